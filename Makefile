@@ -1,0 +1,33 @@
+# eddy's build. Go 1.27 is fetched through the module proxy when the local Go is older.
+export GOTOOLCHAIN := auto
+
+GO      ?= go
+PKGS    := ./...
+# Packages whose tests exercise concurrency run under the race detector.
+RACE_PKGS := ./broker/... ./state/...
+
+.PHONY: all build test test-unit test-race fuzz lint bench demo clean
+
+all: build
+
+build:
+	$(GO) build $(PKGS)
+
+test: lint build
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -count=1 -race -short -timeout 15m $(RACE_PKGS)
+	$(MAKE) fuzz
+
+# Each fuzz target runs briefly; the corpus under testdata/fuzz is replayed by `go test` too.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzHandleRequest$$' -fuzztime 15s ./broker
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+bench:
+	$(GO) run ./internal/benchreport -out BENCHMARKS.md
+
+clean:
+	rm -rf bin
