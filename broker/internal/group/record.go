@@ -1,0 +1,166 @@
+package group
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Kinds of offsets-log records. Each record is one operation; replaying them in order
+// rebuilds the committed offsets.
+const (
+	opCommit      byte = 1 // offsets of one group's partitions
+	opDelete      byte = 2 // one group's offsets of some partitions removed
+	opDeleteGroup byte = 3 // all offsets of one group removed
+	opDeleteTopic byte = 4 // all groups' offsets of one topic removed
+)
+
+// errBadRecord reports a record that passed its CRC but does not decode: not a torn
+// write, so the log is not trusted.
+var errBadRecord = errors.New("undecodable offsets record")
+
+// committed is a committed offset with what the client sent along with it.
+type committed struct {
+	offset   int64
+	epoch    int32
+	metadata string
+}
+
+// offsetEntry is one partition's part of an operation; delete operations use only topic
+// and partition.
+type offsetEntry struct {
+	topic     string
+	partition int32
+	committed
+}
+
+// op is one change to the committed offsets, as logged.
+type op struct {
+	kind    byte
+	group   string // opCommit, opDelete, opDeleteGroup
+	topic   string // opDeleteTopic
+	entries []offsetEntry
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// encode appends the record payload of o to dst.
+func (o *op) encode(dst []byte) []byte {
+	dst = append(dst, o.kind)
+	switch o.kind {
+	case opDeleteTopic:
+		return appendString(dst, o.topic)
+	case opDeleteGroup:
+		return appendString(dst, o.group)
+	}
+	dst = appendString(dst, o.group)
+	dst = binary.AppendUvarint(dst, uint64(len(o.entries)))
+	for _, e := range o.entries {
+		dst = appendString(dst, e.topic)
+		dst = binary.AppendVarint(dst, int64(e.partition))
+		if o.kind == opCommit {
+			dst = binary.AppendVarint(dst, e.offset)
+			dst = binary.AppendVarint(dst, int64(e.epoch))
+			dst = appendString(dst, e.metadata)
+		}
+	}
+	return dst
+}
+
+// decoder reads a record payload; the first failure sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errBadRecord
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int32() int32 {
+	v := d.varint()
+	if int64(int32(v)) != v {
+		d.fail()
+	}
+	return int32(v)
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// decodeOp parses a record payload.
+func decodeOp(payload []byte) (op, error) {
+	if len(payload) == 0 {
+		return op{}, errBadRecord
+	}
+	o := op{kind: payload[0]}
+	d := decoder{b: payload[1:]}
+	switch o.kind {
+	case opDeleteTopic:
+		o.topic = d.string()
+	case opDeleteGroup:
+		o.group = d.string()
+	case opCommit, opDelete:
+		o.group = d.string()
+		n := d.uvarint()
+		if n > uint64(len(d.b)) { // every entry takes at least one byte
+			d.fail()
+		}
+		o.entries = make([]offsetEntry, 0, n)
+		for range n {
+			if d.err != nil {
+				break
+			}
+			e := offsetEntry{topic: d.string(), partition: d.int32()}
+			if o.kind == opCommit {
+				e.offset = d.varint()
+				e.epoch = d.int32()
+				e.metadata = d.string()
+			}
+			o.entries = append(o.entries, e)
+		}
+	default:
+		return op{}, fmt.Errorf("%w: kind %d", errBadRecord, o.kind)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail()
+	}
+	if d.err != nil {
+		return op{}, d.err
+	}
+	return o, nil
+}

@@ -1,0 +1,111 @@
+package storage
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// FsyncPolicy says when appended data is forced to disk; see the package doc
+// for each policy's loss window.
+type FsyncPolicy int
+
+const (
+	// FsyncAlways makes a batch durable before readers see it; concurrent
+	// appenders share one fsync through WaitDurable (group commit).
+	FsyncAlways FsyncPolicy = iota
+	// FsyncInterval fsyncs in the background every Options.FsyncInterval.
+	FsyncInterval
+	// FsyncOS never fsyncs on the append path and leaves write-back to the
+	// kernel; segments are still fsynced when rolled and on Close.
+	FsyncOS
+)
+
+// String returns the policy's configuration name.
+func (p FsyncPolicy) String() string {
+	switch p {
+	case FsyncAlways:
+		return "always"
+	case FsyncInterval:
+		return "interval"
+	case FsyncOS:
+		return "os"
+	}
+	return fmt.Sprintf("FsyncPolicy(%d)", int(p))
+}
+
+// ParseFsyncPolicy parses "always", "interval" or "os".
+func ParseFsyncPolicy(s string) (FsyncPolicy, error) {
+	switch s {
+	case "always":
+		return FsyncAlways, nil
+	case "interval":
+		return FsyncInterval, nil
+	case "os":
+		return FsyncOS, nil
+	}
+	return 0, fmt.Errorf("%w: fsync policy %q (want always, interval or os)", ErrInvalidConfig, s)
+}
+
+// Config holds a partition's topic-level settings; SetConfig changes them
+// while the log is open.
+type Config struct {
+	// SegmentBytes rolls the active segment when a batch would make it
+	// larger than this. Values above 2 GiB - 1 are treated as 2 GiB - 1,
+	// because index entries hold 32-bit positions (Kafka has the same cap).
+	SegmentBytes int64
+	// SegmentAge rolls a non-empty active segment older than this, checked
+	// on Append and in EnforceRetention; <= 0 never.
+	SegmentAge time.Duration
+	// RetentionAge deletes closed segments whose newest record timestamp is
+	// older than now-RetentionAge; negative keeps them forever.
+	RetentionAge time.Duration
+	// RetentionBytes deletes the oldest closed segments while the log is
+	// larger than this; negative means no limit.
+	RetentionBytes int64
+	// IndexIntervalBytes is the number of bytes between sparse index entries.
+	IndexIntervalBytes int
+}
+
+// DefaultConfig returns Kafka's defaults: 1 GiB segments rolled after 7 days,
+// 7 days retention, no size limit, an index entry every 4 KiB.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       1 << 30,
+		SegmentAge:         7 * 24 * time.Hour,
+		RetentionAge:       7 * 24 * time.Hour,
+		RetentionBytes:     -1,
+		IndexIntervalBytes: 4096,
+	}
+}
+
+// maxSegmentBytes keeps every position in a segment inside an index entry's
+// uint32 and below Kafka's own int32 limit.
+const maxSegmentBytes = 1<<31 - 1
+
+func (c Config) segmentBytes() int64 {
+	if c.SegmentBytes <= 0 || c.SegmentBytes > maxSegmentBytes {
+		return maxSegmentBytes
+	}
+	return c.SegmentBytes
+}
+
+func (c Config) indexInterval() int {
+	if c.IndexIntervalBytes <= 0 {
+		return 4096
+	}
+	return c.IndexIntervalBytes
+}
+
+// Options are the broker-wide settings of a Log.
+type Options struct {
+	// Fsync is the durability policy.
+	Fsync FsyncPolicy
+	// FsyncInterval is the background fsync period of FsyncInterval; <= 0
+	// means one second.
+	FsyncInterval time.Duration
+	// Logger receives recovery warnings; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for segment age and retention; nil is time.Now.
+	Now func() time.Time
+}
