@@ -215,7 +215,7 @@ func TestKcatProduceCompressed(t *testing.T) {
 				fmt.Fprintf(&in, "%s:%s\n", k, v)
 			}
 			args := []string{"-P", "-b", b.Addr(), "-t", topic, "-K", ":", "-X", "compression.codec=" + tc.codec, "-d", "msg"}
-			_, stderr := runKcat(t, 30*time.Second, in.Bytes(), append(args, tc.extra...)...)
+			_, stderr := runKcat(t, 20*time.Second, in.Bytes(), append(args, tc.extra...)...)
 			if strings.Contains(stderr, "not compressing batch") {
 				t.Errorf("librdkafka did not compress with %s:\n%s", tc.codec, kcatTail(stderr, 4000))
 			}
@@ -234,7 +234,7 @@ func TestKcatProduceCompressed(t *testing.T) {
 				delete(want, string(r.Key))
 			}
 
-			out, _ := runKcat(t, 30*time.Second, nil, "-C", "-b", b.Addr(), "-t", topic, "-o", "beginning", "-e", "-q", "-J")
+			out, _ := runKcat(t, 15*time.Second, nil, "-C", "-b", b.Addr(), "-t", topic, "-o", "beginning", "-e", "-J")
 			checkKcatMessages(t, parseKcatMessages(t, out), recs)
 		})
 	}
@@ -247,7 +247,7 @@ func TestKcatConsume(t *testing.T) {
 	createTopic(t, b, topic, 3, nil)
 	recs := produceTestRecords(t, b.Addr(), topic, 300)
 
-	out, _ := runKcat(t, 30*time.Second, nil, "-C", "-b", b.Addr(), "-t", topic, "-o", "beginning", "-e", "-q", "-J")
+	out, _ := runKcat(t, 15*time.Second, nil, "-C", "-b", b.Addr(), "-t", topic, "-o", "beginning", "-e", "-J")
 	msgs := parseKcatMessages(t, out)
 	checkKcatMessages(t, msgs, recs)
 	byValue := map[string]*kgo.Record{}
@@ -277,9 +277,9 @@ func TestKcatConsumerGroup(t *testing.T) {
 	createTopic(t, b, topic, 3, nil)
 	recs := produceTestRecords(t, b.Addr(), topic, 300)
 
-	out, _ := runKcat(t, 40*time.Second, nil, "-b", b.Addr(), "-G", group,
+	out, _ := runKcat(t, 20*time.Second, nil, "-b", b.Addr(), "-G", group,
 		"-X", "auto.offset.reset=earliest", "-X", "auto.commit.interval.ms=100",
-		"-e", "-q", "-J", topic)
+		"-e", "-J", topic)
 	checkKcatMessages(t, parseKcatMessages(t, out), recs)
 
 	ends := endOffsets(t, b.Addr(), topic)

@@ -120,7 +120,7 @@ func saramaConsumeGroup(t *testing.T, addr, topic, group string, cfg *sarama.Con
 	go func() {
 		defer close(errsDone)
 		for err := range cg.Errors() {
-			t.Logf("sarama group error: %v", err)
+			t.Errorf("sarama consumer group error: %v", err)
 		}
 	}()
 	defer func() {

@@ -69,6 +69,9 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			sp := &st.Partitions[i]
 			sp.Default()
 			sp.Partition = rp.Partition
+			// Empty, not null: librdkafka reads a null list or record set as a parse failure.
+			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			sp.RecordBatches = []byte{}
 			p := topicPartition(t, rp.Partition)
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -90,7 +93,9 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 				failed = true
 				continue
 			}
-			sp.RecordBatches = res.Data
+			if res.Data != nil {
+				sp.RecordBatches = res.Data
+			}
 			total += len(res.Data)
 		}
 		resp.Topics = append(resp.Topics, st)

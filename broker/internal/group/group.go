@@ -27,7 +27,8 @@ var stateNames = [...]string{"Empty", "PreparingRebalance", "CompletingRebalance
 func (s state) String() string { return stateNames[s] }
 
 // joinWaiter is a JoinGroup request blocked until its rebalance completes. The channel
-// holds one answer so that answering never blocks, even if the client has gone.
+// holds one answer so that answering never blocks, even if the client has gone; a
+// waiter is answered once and then dropped by its member.
 type joinWaiter struct {
 	version int16
 	ch      chan *kmsg.JoinGroupResponse
@@ -37,12 +38,19 @@ func newJoinWaiter(version int16) *joinWaiter {
 	return &joinWaiter{version: version, ch: make(chan *kmsg.JoinGroupResponse, 1)}
 }
 
+func (w *joinWaiter) answer(resp *kmsg.JoinGroupResponse) {
+	select {
+	case w.ch <- resp:
+	default: // already answered; never block under the group's lock
+	}
+}
+
 func (w *joinWaiter) fail(memberID string, err *kerr.Error) {
 	resp := &kmsg.JoinGroupResponse{Version: w.version}
 	resp.Default()
 	resp.ErrorCode = err.Code
 	resp.MemberID = memberID
-	w.ch <- resp
+	w.answer(resp)
 }
 
 // syncWaiter is a SyncGroup request blocked until the leader's assignment arrives.
@@ -55,11 +63,18 @@ func newSyncWaiter(version int16) *syncWaiter {
 	return &syncWaiter{version: version, ch: make(chan *kmsg.SyncGroupResponse, 1)}
 }
 
+func (w *syncWaiter) answer(resp *kmsg.SyncGroupResponse) {
+	select {
+	case w.ch <- resp:
+	default: // already answered; never block under the group's lock
+	}
+}
+
 func (w *syncWaiter) fail(err *kerr.Error) {
 	resp := &kmsg.SyncGroupResponse{Version: w.version}
 	resp.Default()
 	resp.ErrorCode = err.Code
-	w.ch <- resp
+	w.answer(resp)
 }
 
 // member is one member of a group.
@@ -438,8 +453,7 @@ func (g *group) completeJoin() {
 		if m.join == nil {
 			continue
 		}
-		resp := g.joinResponse(m.join.version, m.id, m.id == g.leader)
-		m.join.ch <- resp
+		m.join.answer(g.joinResponse(m.join.version, m.id, m.id == g.leader))
 		m.join = nil
 		g.touch(m)
 	}

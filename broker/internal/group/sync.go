@@ -86,7 +86,7 @@ func (g *group) assign(plan []kmsg.SyncGroupRequestGroupAssignment) {
 	g.state = stateStable
 	for _, m := range g.order {
 		if m.sync != nil {
-			m.sync.ch <- g.syncResponse(m.sync.version, m)
+			m.sync.answer(g.syncResponse(m.sync.version, m))
 			m.sync = nil
 		}
 	}
