@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 const (
@@ -138,8 +136,7 @@ func (s *segment) find(offset int64, limit int64) (int64, bool, error) {
 }
 
 func (s *segment) sync() error {
-	// fdatasync: the data and the file size, without the inode times nobody reads.
-	if err := unix.Fdatasync(int(s.f.Fd())); err != nil && !errors.Is(err, unix.EBADF) {
+	if err := s.f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("storage: fsync segment: %w", err)
 	}
 	return nil
