@@ -13,23 +13,17 @@ import (
 func handleAlterConfigs(_ context.Context, b *Broker, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	counts := map[configResource]int{}
-	for _, rr := range req.Resources {
-		counts[configResource{rr.ResourceType, rr.ResourceName}]++
+	keyOf := func(rr kmsg.AlterConfigsRequestResource) configResource {
+		return configResource{rr.ResourceType, rr.ResourceName}
 	}
-	for _, rr := range req.Resources {
-		key := configResource{rr.ResourceType, rr.ResourceName}
-		n := counts[key]
-		if n == 0 { // a duplicate already answered
-			continue
-		}
+	answerOnce(req.Resources, keyOf, func(rr kmsg.AlterConfigsRequestResource, duplicated bool) {
+		key := keyOf(rr)
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		configs, err := alterConfigsSet(rr.Configs)
 		switch {
-		case n > 1:
+		case duplicated:
 			sr.ErrorCode, sr.ErrorMessage = key.duplicated()
-			counts[key] = 0
 		case err != nil:
 			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, kmsg.StringPtr(err.Error())
 		default:
@@ -38,7 +32,7 @@ func handleAlterConfigs(_ context.Context, b *Broker, r *request) (reply, error)
 			})
 		}
 		resp.Resources = append(resp.Resources, sr)
-	}
+	})
 	return reply{resp: resp}, nil
 }
 

@@ -15,26 +15,17 @@ import (
 func handleCreateTopics(_ context.Context, b *Broker, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-	counts := map[string]int{}
-	for _, rt := range req.Topics {
-		counts[rt.Topic]++
-	}
-	for _, rt := range req.Topics {
+	topicOf := func(rt kmsg.CreateTopicsRequestTopic) string { return rt.Topic }
+	answerOnce(req.Topics, topicOf, func(rt kmsg.CreateTopicsRequestTopic, duplicated bool) {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
-		switch counts[rt.Topic] {
-		case 0: // a duplicate already answered
-			continue
-		case 1:
+		if duplicated {
+			st.ErrorCode, st.ErrorMessage = topicNamedTwice(rt.Topic)
+		} else {
 			b.createRequestedTopic(rt, req.ValidateOnly, &st)
-		default:
-			// Kafka answers a name given twice once, and creates neither.
-			st.ErrorCode = kerr.InvalidRequest.Code
-			st.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("topic %q is named more than once in the request", rt.Topic))
-			counts[rt.Topic] = 0
 		}
 		resp.Topics = append(resp.Topics, st)
-	}
+	})
 	return reply{resp: resp}, nil
 }
 

@@ -17,23 +17,17 @@ import (
 func handleIncrementalAlterConfigs(_ context.Context, b *Broker, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	counts := map[configResource]int{}
-	for _, rr := range req.Resources {
-		counts[configResource{rr.ResourceType, rr.ResourceName}]++
+	keyOf := func(rr kmsg.IncrementalAlterConfigsRequestResource) configResource {
+		return configResource{rr.ResourceType, rr.ResourceName}
 	}
-	for _, rr := range req.Resources {
-		key := configResource{rr.ResourceType, rr.ResourceName}
-		n := counts[key]
-		if n == 0 { // a duplicate already answered
-			continue
-		}
+	answerOnce(req.Resources, keyOf, func(rr kmsg.IncrementalAlterConfigsRequestResource, duplicated bool) {
+		key := keyOf(rr)
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		err := checkIncrementalOps(rr.Configs)
 		switch {
-		case n > 1:
+		case duplicated:
 			sr.ErrorCode, sr.ErrorMessage = key.duplicated()
-			counts[key] = 0
 		case err != nil:
 			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, kmsg.StringPtr(err.Error())
 		default:
@@ -42,7 +36,7 @@ func handleIncrementalAlterConfigs(_ context.Context, b *Broker, r *request) (re
 			})
 		}
 		resp.Resources = append(resp.Resources, sr)
-	}
+	})
 	return reply{resp: resp}, nil
 }
 
