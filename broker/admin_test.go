@@ -349,7 +349,7 @@ func TestAdminDeleteTopicsByID(t *testing.T) {
 }
 
 func TestAdminCreatePartitions(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, Config{MaxPartitionsPerTopic: 6})
 	adm := adminClient(t, b)
 	createTopic(t, b, "growing", 2, nil)
 	tests := []struct {
@@ -366,6 +366,7 @@ func TestAdminCreatePartitions(t *testing.T) {
 		{name: "shrink", topic: "growing", set: 3, want: kerr.InvalidPartitions, wantNow: 5},
 		{name: "validate only refuses a shrink", topic: "growing", set: 1, validate: true, want: kerr.InvalidPartitions, wantNow: 5},
 		{name: "unknown topic", topic: "absent", set: 3, want: kerr.UnknownTopicOrPartition, wantNow: -1},
+		{name: "over the broker's limit", topic: "growing", set: 7, want: kerr.InvalidPartitions, wantNow: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -384,6 +385,9 @@ func TestAdminCreatePartitions(t *testing.T) {
 				t.Fatalf("%d partitions afterwards, want %d", got, tt.wantNow)
 			}
 		})
+	}
+	if _, err := adm.CreateTopic(testCtx(t, 10*time.Second), 7, 1, nil, "too-wide"); !errors.Is(err, kerr.InvalidPartitions) {
+		t.Fatalf("creating a topic over the partition limit: %v; want INVALID_PARTITIONS", err)
 	}
 	// A new partition takes records.
 	cl := newClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))

@@ -44,6 +44,10 @@ type Config struct {
 	// before anything is allocated for it (socket.request.max.bytes). Default 100 MiB.
 	MaxRequestBytes int32
 
+	// MaxPartitionsPerTopic bounds the partitions one topic may have, since each is a
+	// directory of open files created at once. Default 10000.
+	MaxPartitionsPerTopic int32
+
 	// MaxInFlightPerConn bounds how many requests of one connection may be read ahead
 	// of their responses. Default 16.
 	MaxInFlightPerConn int
@@ -96,6 +100,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = 100 << 20
+	}
+	if c.MaxPartitionsPerTopic <= 0 {
+		c.MaxPartitionsPerTopic = 10000
 	}
 	if c.MaxInFlightPerConn <= 0 {
 		c.MaxInFlightPerConn = 16

@@ -226,6 +226,9 @@ func (r *topicRegistry) create(name string, n int32, overrides map[string]string
 	if n <= 0 {
 		return nil, fmt.Errorf("%w: %d", errInvalidPartitions, n)
 	}
+	if n > r.b.cfg.MaxPartitionsPerTopic {
+		return nil, fmt.Errorf("%w: %d is more than the broker's limit of %d", errInvalidPartitions, n, r.b.cfg.MaxPartitionsPerTopic)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := *r.byName.Load()
@@ -305,6 +308,9 @@ func (r *topicRegistry) addPartitions(name string, n int32, validateOnly bool) e
 	cur := t.parts()
 	if n <= int32(len(cur)) {
 		return fmt.Errorf("%w: topic %s has %d partitions, cannot go to %d", errInvalidPartitions, name, len(cur), n)
+	}
+	if n > r.b.cfg.MaxPartitionsPerTopic {
+		return fmt.Errorf("%w: %d is more than the broker's limit of %d", errInvalidPartitions, n, r.b.cfg.MaxPartitionsPerTopic)
 	}
 	if validateOnly {
 		return nil
