@@ -1,0 +1,388 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/btree"
+)
+
+// btreeDegree suits byte-slice items: nodes of a few hundred pointers keep the tree
+// shallow without making copy-on-write copies expensive.
+const btreeDegree = 32
+
+// cursorChunk is how many items a tree cursor copies out per descent, trading a
+// little memory per open iterator against one O(log n) descent per item.
+const cursorChunk = 128
+
+// treeItem is one key of an ordered tree; del marks a tombstone in the Badger engine's
+// overlay of uncommitted writes (the memory engine never stores one).
+type treeItem struct {
+	key, value []byte
+	del        bool
+}
+
+func lessItem(a, b treeItem) bool { return bytes.Compare(a.key, b.key) < 0 }
+
+func newTree() *btree.BTreeG[treeItem] { return btree.NewG(btreeDegree, lessItem) }
+
+// treeCursor walks [from, to) of a tree that nobody writes any more (a Clone), so it can
+// copy items out in chunks instead of holding the tree's callback iteration open.
+type treeCursor struct {
+	tree     *btree.BTreeG[treeItem]
+	from, to []byte
+	reverse  bool
+
+	buf     []treeItem
+	pos     int
+	last    []byte
+	started bool
+	done    bool
+}
+
+func newTreeCursor(tree *btree.BTreeG[treeItem], from, to []byte, reverse bool) *treeCursor {
+	c := &treeCursor{tree: tree, from: from, to: to, reverse: reverse}
+	c.fill()
+	return c
+}
+
+// valid reports whether the cursor is on an item.
+func (c *treeCursor) valid() bool { return c.pos < len(c.buf) }
+
+// item returns the current item; valid must be true.
+func (c *treeCursor) item() treeItem { return c.buf[c.pos] }
+
+// next moves to the following item in the cursor's direction.
+func (c *treeCursor) next() {
+	c.pos++
+	if c.pos >= len(c.buf) && !c.done {
+		c.fill()
+	}
+}
+
+func (c *treeCursor) fill() {
+	if n := len(c.buf); n > 0 {
+		c.last, c.started = c.buf[n-1].key, true
+	}
+	c.buf, c.pos = c.buf[:0], 0
+	visit := func(it treeItem) bool {
+		if c.started && bytes.Equal(it.key, c.last) {
+			return true
+		}
+		if c.reverse {
+			if c.to != nil && bytes.Compare(it.key, c.to) >= 0 {
+				return true
+			}
+			if c.from != nil && bytes.Compare(it.key, c.from) < 0 {
+				return false
+			}
+		} else if c.to != nil && bytes.Compare(it.key, c.to) >= 0 {
+			return false
+		}
+		c.buf = append(c.buf, it)
+		return len(c.buf) < cursorChunk
+	}
+	switch {
+	case c.reverse && c.started:
+		c.tree.DescendLessOrEqual(treeItem{key: c.last}, visit)
+	case c.reverse && c.to != nil:
+		c.tree.DescendLessOrEqual(treeItem{key: c.to}, visit)
+	case c.reverse:
+		c.tree.Descend(visit)
+	case c.started:
+		c.tree.AscendGreaterOrEqual(treeItem{key: c.last}, visit)
+	case c.from != nil:
+		c.tree.AscendGreaterOrEqual(treeItem{key: c.from}, visit)
+	default:
+		c.tree.Ascend(visit)
+	}
+	if len(c.buf) < cursorChunk {
+		c.done = true
+	}
+}
+
+// memoryStore is what a memory provider keeps of a closed engine: its state at the
+// last Commit, so that reopening behaves like reopening a Badger engine.
+type memoryStore struct {
+	tree    *btree.BTreeG[treeItem]
+	offsets map[string]int64
+}
+
+// memoryProvider hands out memory engines and keeps their committed state between
+// Close and Open for as long as the provider lives.
+type memoryProvider struct {
+	mu     sync.Mutex
+	stores map[string]*memoryStore
+	open   map[string]*memoryEngine
+	closed bool
+}
+
+// NewMemoryProvider returns a Provider of in-memory engines: ordered B-trees whose state
+// lives as long as the provider. A closed engine's state at its last Commit is kept and
+// handed back by the next Open, like a Badger engine after a restart; Drop forgets it.
+func NewMemoryProvider() Provider {
+	return &memoryProvider{stores: map[string]*memoryStore{}, open: map[string]*memoryEngine{}}
+}
+
+func (p *memoryProvider) Open(task, name string) (Engine, error) {
+	id, err := storeID(task, name)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := p.open[id]; ok {
+		return nil, fmt.Errorf("state: open %s: %w", id, ErrInUse)
+	}
+	st := p.stores[id]
+	if st == nil {
+		st = &memoryStore{tree: newTree(), offsets: map[string]int64{}}
+		p.stores[id] = st
+	}
+	e := &memoryEngine{
+		tree:      st.tree.Clone(),
+		committed: st.tree,
+		offsets:   maps.Clone(st.offsets),
+	}
+	e.onClose = func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.open[id] == e {
+			delete(p.open, id)
+			if !p.closed {
+				p.stores[id] = &memoryStore{tree: e.committed, offsets: e.offsets}
+			}
+		}
+	}
+	p.open[id] = e
+	return e, nil
+}
+
+func (p *memoryProvider) Drop(task, name string) error {
+	id, err := storeID(task, name)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.open[id]; ok {
+		return fmt.Errorf("state: drop %s: %w", id, ErrInUse)
+	}
+	delete(p.stores, id)
+	return nil
+}
+
+func (p *memoryProvider) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	open := make([]*memoryEngine, 0, len(p.open))
+	for _, e := range p.open {
+		open = append(open, e)
+	}
+	p.stores = nil
+	p.mu.Unlock()
+	var errs []error
+	for _, e := range open {
+		errs = append(errs, e.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// memoryEngine is an Engine on a copy-on-write B-tree. Commit snapshots the tree with a
+// Clone, which costs O(1) and lets later writes copy only the nodes they touch.
+type memoryEngine struct {
+	mu        sync.RWMutex
+	tree      *btree.BTreeG[treeItem]
+	committed *btree.BTreeG[treeItem]
+	offsets   map[string]int64
+	closed    atomic.Bool
+	onClose   func()
+}
+
+func (e *memoryEngine) Get(key []byte) ([]byte, bool, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed.Load() {
+		return nil, false, ErrClosed
+	}
+	it, ok := e.tree.Get(treeItem{key: key})
+	return it.value, ok, nil
+}
+
+func (e *memoryEngine) Put(key, value []byte) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	e.tree.ReplaceOrInsert(treeItem{key: bytes.Clone(key), value: cloneValue(value)})
+	return nil
+}
+
+func (e *memoryEngine) Delete(key []byte) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	e.tree.Delete(treeItem{key: key})
+	return nil
+}
+
+func (e *memoryEngine) DeletePrefix(prefix []byte) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	var doomed []treeItem
+	visit := func(it treeItem) bool {
+		if !bytes.HasPrefix(it.key, prefix) {
+			return false
+		}
+		doomed = append(doomed, it)
+		return true
+	}
+	e.tree.AscendGreaterOrEqual(treeItem{key: prefix}, visit)
+	for _, it := range doomed {
+		e.tree.Delete(it)
+	}
+	return nil
+}
+
+func (e *memoryEngine) Iterate(from, to []byte, reverse bool) (Iterator, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	snap := e.tree.Clone()
+	return &memoryIterator{
+		cur:    newTreeCursor(snap, bytes.Clone(from), bytes.Clone(to), reverse),
+		closed: &e.closed,
+	}, nil
+}
+
+func (e *memoryEngine) ApproximateCount() int64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return int64(e.tree.Len())
+}
+
+func (e *memoryEngine) Commit(offsets map[string]int64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	e.committed = e.tree.Clone()
+	e.offsets = maps.Clone(offsets)
+	if e.offsets == nil {
+		e.offsets = map[string]int64{}
+	}
+	return nil
+}
+
+func (e *memoryEngine) CommittedOffsets() (map[string]int64, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	return maps.Clone(e.offsets), nil
+}
+
+// Restore applies the batch and commits; in memory there is nothing faster to do than
+// what Put, Delete and Commit do, so it exists for one code path in the runtime.
+func (e *memoryEngine) Restore(batch []KV, offsets map[string]int64) error {
+	e.mu.Lock()
+	if e.closed.Load() {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	for _, kv := range batch {
+		if kv.Value == nil {
+			e.tree.Delete(treeItem{key: kv.Key})
+			continue
+		}
+		e.tree.ReplaceOrInsert(treeItem{key: bytes.Clone(kv.Key), value: bytes.Clone(kv.Value)})
+	}
+	e.mu.Unlock()
+	return e.Commit(offsets)
+}
+
+func (e *memoryEngine) Close() error {
+	e.mu.Lock()
+	if e.closed.Swap(true) {
+		e.mu.Unlock()
+		return nil
+	}
+	e.tree = nil
+	e.mu.Unlock()
+	if e.onClose != nil {
+		e.onClose()
+	}
+	return nil
+}
+
+// memoryIterator walks a Clone of the engine's tree taken when Iterate was called.
+type memoryIterator struct {
+	cur     *treeCursor
+	closed  *atomic.Bool // the engine's
+	started bool
+	done    bool
+	item    treeItem
+	err     error
+}
+
+func (it *memoryIterator) Next() bool {
+	if it.done {
+		return false
+	}
+	if it.closed.Load() {
+		return it.stop(ErrClosed)
+	}
+	if it.started {
+		it.cur.next()
+	}
+	it.started = true
+	if !it.cur.valid() {
+		return it.stop(nil)
+	}
+	it.item = it.cur.item()
+	return true
+}
+
+func (it *memoryIterator) stop(err error) bool {
+	it.err, it.done, it.item = err, true, treeItem{}
+	return false
+}
+
+func (it *memoryIterator) Key() []byte   { return it.item.key }
+func (it *memoryIterator) Value() []byte { return it.item.value }
+func (it *memoryIterator) Err() error    { return it.err }
+
+func (it *memoryIterator) Close() error {
+	it.stop(it.err)
+	it.cur = nil
+	return nil
+}
+
+// cloneValue copies a value; a nil value becomes an empty one, as Put promises.
+func cloneValue(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return bytes.Clone(v)
+}
