@@ -2,6 +2,8 @@
 export GOTOOLCHAIN := auto
 
 GO      ?= go
+# gofmt of the toolchain go.mod asks for: an older one cannot parse generic methods.
+GOFMT   := $(shell $(GO) env GOROOT)/bin/gofmt
 PKGS    := ./...
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./broker/... ./state/... ./serde/...
@@ -23,7 +25,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHandleRequest$$' -fuzztime 15s ./broker
 
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$($(GOFMT) -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 bench:

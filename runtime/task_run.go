@@ -1,0 +1,249 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"sync/atomic"
+)
+
+// Add queues records, each in its partition's queue in the order given. Records of
+// partitions the task does not own are dropped, logged and counted
+// (SkippedUnknownPartition).
+func (t *Task) Add(records []ConsumedRecord) {
+	if t.closed {
+		return
+	}
+	for i := range records {
+		r := &records[i]
+		q := t.byPartition[TopicPartition{Topic: r.Topic, Partition: r.Partition}]
+		if q == nil {
+			t.counters.unknownPartition.Add(1)
+			t.log.Error("record for a partition the task does not own", "task", t.id.String(), "topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
+			continue
+		}
+		t.seq++
+		q.push(*r, t.seq)
+	}
+}
+
+// Buffered returns the number of records queued for tp.
+func (t *Task) Buffered(tp TopicPartition) int {
+	if q := t.byPartition[tp]; q != nil {
+		return q.len()
+	}
+	return 0
+}
+
+// ShouldPause reports whether tp's queue has reached MaxBufferedPerPartition, so the
+// consumer should pause fetching it.
+func (t *Task) ShouldPause(tp TopicPartition) bool {
+	return t.Buffered(tp) >= t.cfg.MaxBufferedPerPartition
+}
+
+// Metrics returns the task's counters.
+func (t *Task) Metrics() TaskMetrics {
+	c := &t.counters
+	return TaskMetrics{
+		Processed:               c.processed.Load(),
+		SkippedInvalidTimestamp: c.badTimestamp.Load(),
+		SkippedDeserialization:  c.badDecode.Load(),
+		SkippedProcessing:       c.badProcess.Load(),
+		SkippedUnknownPartition: c.unknownPartition.Load(),
+		StreamTimePunctuations:  c.streamPunct.Load(),
+		WallClockPunctuations:   c.wallPunct.Load(),
+	}
+}
+
+// ensureHead extracts the timestamp of q's head, skipping records whose timestamp is
+// negative, and reports whether q has a head.
+func (t *Task) ensureHead(q *partitionQueue) bool {
+	for q.len() > 0 {
+		if q.headKnown {
+			return true
+		}
+		r := &q.recs[q.head].rec
+		ts := r.Timestamp
+		if q.node.timestamps != nil {
+			ts = q.node.timestamps(r.Topic, r.Partition, r.Key, r.Value, r.Timestamp, q.partitionTime)
+		}
+		if ts >= 0 {
+			q.headTime, q.headKnown = ts, true
+			return true
+		}
+		t.counters.badTimestamp.Add(1)
+		t.log.Warn("skipping record with a negative timestamp", "task", t.id.String(), "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "timestamp", ts)
+		q.nextOffset = r.Offset + 1
+		q.pop()
+	}
+	return false
+}
+
+// next returns the queue whose head comes next, or nil when nothing may be processed.
+func (t *Task) next() *partitionQueue {
+	var best *partitionQueue
+	waiting := false
+	for _, q := range t.queues {
+		if !t.ensureHead(q) {
+			if t.cfg.MaxTaskIdle > 0 {
+				waiting = waiting || t.idleWait(q)
+			}
+			continue
+		}
+		if best == nil || q.headTime < best.headTime || (q.headTime == best.headTime && q.recs[q.head].seq < best.recs[best.head].seq) {
+			best = q
+		}
+	}
+	if waiting {
+		return nil
+	}
+	return best
+}
+
+// idleWait reports whether an empty q should still hold the task back.
+func (t *Task) idleWait(q *partitionQueue) bool {
+	return t.now()-q.emptySince < t.cfg.MaxTaskIdle.Milliseconds()
+}
+
+// Process processes one record, the queued head with the smallest timestamp, then
+// runs the stream-time punctuators that are due. It returns false when there is
+// nothing to process (or MaxTaskIdle says to wait for an empty partition). An error
+// means a handler said fail: the failed record stays at the head of its queue, and the
+// task should be closed without a commit.
+func (t *Task) Process() (bool, error) {
+	if t.closed {
+		return false, ErrTaskClosed
+	}
+	q := t.next()
+	if q == nil {
+		return false, nil
+	}
+	ts := q.headTime
+	// The record is processed in place and popped after, so it never escapes to the
+	// heap: the per-record path allocates only what the serdes do.
+	rec := &q.recs[q.head].rec
+	q.partitionTime = max(q.partitionTime, ts)
+	t.streamTime = max(t.streamTime, ts)
+	t.meta = RecordMetadata{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	t.hasMeta = true
+	t.curTime = ts
+	decodeErr, procErr := q.source.decodeAndForward(rec, ts)
+	t.hasMeta = false
+	var err error
+	switch {
+	case decodeErr != nil:
+		err = t.handle(t.cfg.OnDeserializationError, ErrorContext{TaskID: t.id, Record: rec}, decodeErr, &t.counters.badDecode)
+	case procErr != nil:
+		ec := ErrorContext{TaskID: t.id, Record: rec}
+		var ne *nodeError
+		if errors.As(procErr, &ne) {
+			ec.Node = ne.node
+		}
+		err = t.handle(t.cfg.OnProcessingError, ec, fmt.Errorf("%w: %w", ErrProcessing, procErr), &t.counters.badProcess)
+	default:
+		t.counters.processed.Add(1)
+	}
+	if err != nil {
+		return true, err
+	}
+	q.nextOffset = rec.Offset + 1
+	q.pop()
+	if q.len() == 0 && t.cfg.MaxTaskIdle > 0 {
+		q.emptySince = t.now()
+	}
+	if err := t.punctuate(StreamTime, t.streamTime); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// handle asks h about err; it returns err (with context) when h says fail and counts
+// and logs the skip otherwise.
+func (t *Task) handle(h ErrorHandler, ec ErrorContext, err error, skipped *atomic.Int64) error {
+	where := "punctuation"
+	if ec.Record != nil {
+		where = TopicPartition{Topic: ec.Record.Topic, Partition: ec.Record.Partition}.String() + "@" + fmt.Sprint(ec.Record.Offset)
+	}
+	if h(ec, err) != ActionContinue {
+		return fmt.Errorf("runtime: task %s: %s: %w", t.id, where, err)
+	}
+	skipped.Add(1)
+	t.log.Warn("skipping after error", "task", t.id.String(), "at", where, "node", ec.Node, "err", err)
+	return nil
+}
+
+// PunctuateWallClock runs the wall-clock punctuators due at now (milliseconds).
+func (t *Task) PunctuateWallClock(now int64) error {
+	if t.closed {
+		return ErrTaskClosed
+	}
+	return t.punctuate(WallClockTime, now)
+}
+
+// Commit flushes the stores' caches (their flush listeners forward downstream, and
+// sinks and changelogs receive the records) in topological order, so that what one
+// store's flush forwards into a processor writing another cached store is flushed
+// too; commits each store with the changelog
+// offsets it reflects (see OffsetCollector), and returns the offsets to commit for the
+// input partitions: the last processed offset + 1 of each partition that has processed
+// or skipped a record.
+func (t *Task) Commit() (map[TopicPartition]int64, error) {
+	if t.closed {
+		return nil, ErrTaskClosed
+	}
+	t.hasMeta = false
+	t.curTime = t.streamTime
+	for _, s := range t.stores {
+		if err := s.store.Flush(); err != nil {
+			return nil, fmt.Errorf("runtime: task %s: flush: %w", t.id, err)
+		}
+	}
+	oc, _ := t.output.(OffsetCollector)
+	if oc != nil {
+		if err := oc.Flush(); err != nil {
+			return nil, fmt.Errorf("runtime: task %s: flush output: %w", t.id, err)
+		}
+	}
+	for _, s := range t.stores {
+		if s.logged && oc != nil {
+			if next, ok := oc.NextOffset(s.changelog.Topic, s.changelog.Partition); ok {
+				s.offsets[s.changelog.String()] = next
+			}
+		}
+		if err := s.store.Commit(maps.Clone(s.offsets)); err != nil {
+			return nil, fmt.Errorf("runtime: task %s: commit: %w", t.id, err)
+		}
+	}
+	out := make(map[TopicPartition]int64, len(t.queues))
+	for _, q := range t.queues {
+		if q.nextOffset >= 0 {
+			out[q.tp] = q.nextOffset
+		}
+	}
+	return out, nil
+}
+
+// Close closes the processors, then the stores without committing them. It is safe
+// to call more than once.
+func (t *Task) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	for _, n := range t.nodes[:t.inited] {
+		if ic, ok := n.(initCloser); ok {
+			errs = append(errs, ic.close())
+		}
+	}
+	for _, s := range t.stores {
+		errs = append(errs, s.store.Close())
+	}
+	if t.ownMemory != nil {
+		errs = append(errs, t.ownMemory.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("runtime: task %s: close: %w", t.id, err)
+	}
+	return nil
+}
