@@ -1,0 +1,110 @@
+package dsl
+
+import (
+	"github.com/eddy-io/eddy/runtime"
+	"github.com/eddy-io/eddy/serde"
+)
+
+// Operators take their options as a trailing variadic value, so the common case needs
+// none: s.To("out") when the stream's serdes are known, s.To("out",
+// dsl.Produced[string, int64]{Values: serde.Int64()}) when not. Passing more than one
+// options value is a Build error wrapping ErrInvalidOption.
+//
+// Serdes left nil are taken from upstream where the DSL knows them: a source's
+// Consumed serdes flow through every operator that keeps the key or value type
+// (Filter keeps both, MapValues keeps the key's, and a MapValues from string to
+// string keeps the value's too), and an aggregate's Materialized serdes flow into the
+// table it returns. A serde needed and not known is a Build error
+// wrapping ErrSerdeRequired.
+
+// Named gives the processor an operator adds an explicit name instead of a generated
+// one (Kafka Streams' Named). For Split it is the prefix of the branch names.
+type Named string
+
+// Consumed says how a source topic is read.
+type Consumed[K, V any] struct {
+	// Keys and Values decode the topic's records; both are required. A table source
+	// wraps Values in serde.Nullable itself, so a null value deletes the key.
+	Keys   serde.Serde[K]
+	Values serde.Serde[V]
+	// Timestamps picks each record's timestamp; nil uses the timestamp it carries.
+	Timestamps runtime.TimestampExtractor
+	// OffsetReset is where to start without a committed offset; the zero value defers
+	// to the application's configuration.
+	OffsetReset runtime.OffsetReset
+	// Name names the source processor; generated (KSTREAM-SOURCE-0000000000) if empty.
+	Name string
+}
+
+// Produced says how a stream is written to a topic.
+type Produced[K, V any] struct {
+	// Keys and Values encode the records; nil takes the stream's serdes.
+	Keys   serde.Serde[K]
+	Values serde.Serde[V]
+	// Partitioner picks the partition of a record; nil, or a false second result, uses
+	// the default: murmur2 of the key bytes, as Kafka's producer does.
+	Partitioner func(topic string, key K, value V, numPartitions int32) (int32, bool)
+	// Name names the sink processor; generated (KSTREAM-SINK-0000000004) if empty.
+	Name string
+}
+
+// Grouped says how a stream or table is grouped for an aggregation.
+type Grouped[K, V any] struct {
+	// Name is the base of the repartition topic, "<app-id>-<Name>-repartition", when
+	// the grouping needs one; empty names it after the aggregate's store.
+	Name string
+	// Keys and Values encode the repartition topic's records; nil takes the stream's
+	// serdes.
+	Keys   serde.Serde[K]
+	Values serde.Serde[V]
+}
+
+// Repartitioned says how Repartition writes and reads its internal topic.
+type Repartitioned[K, V any] struct {
+	// Name is the base of the topic, "<app-id>-<Name>-repartition", and of its sink and
+	// source processors; generated (KSTREAM-REPARTITION-0000000000) if empty.
+	Name string
+	// Keys and Values encode the records; nil takes the stream's serdes.
+	Keys   serde.Serde[K]
+	Values serde.Serde[V]
+	// Partitions is the topic's partition count; 0 takes that of the upstream source
+	// topics.
+	Partitions int32
+	// Partitioner picks the partition of a record; nil, or a false second result, uses
+	// murmur2 of the key bytes.
+	Partitioner func(topic string, key K, value V, numPartitions int32) (int32, bool)
+}
+
+// Materialized says how a table is kept in a state store.
+type Materialized[K, V any] struct {
+	// Name names the store, which names its changelog topic
+	// "<app-id>-<Name>-changelog"; a name is generated if empty (see the package
+	// documentation, "Names"). Naming every store is how an application keeps its state
+	// across any change of its topology.
+	Name string
+	// Keys and Values encode the store's entries; nil takes the serdes known upstream.
+	Keys   serde.Serde[K]
+	Values serde.Serde[V]
+	// InMemory keeps the store in memory instead of Badger on disk; it is rebuilt from
+	// its changelog when a task starts.
+	InMemory bool
+	// Caching puts a record cache in front of the store: updates of a key within a
+	// commit interval are merged, and the table forwards only the last one when the
+	// cache flushes (on commit or eviction), as Kafka Streams does with its default
+	// cache. Off by default here, so every update flows downstream at once.
+	Caching bool
+	// CacheBytes bounds the cache; 0 uses the runtime's default.
+	CacheBytes int64
+	// LoggingDisabled turns the changelog off: the store is then lost with its disk
+	// (or at every restart when InMemory).
+	LoggingDisabled bool
+}
+
+// Processed names a Process or ProcessValues node and the stores its processor uses.
+type Processed struct {
+	// Name names the processor; generated (KSTREAM-PROCESSOR-0000000002) if empty.
+	Name string
+	// Stores are the names of stores added with Builder.AddStateStore that the
+	// processor reaches through its context.
+	Stores []string
+}
