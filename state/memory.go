@@ -147,9 +147,9 @@ func (p *memoryProvider) Open(task, name string) (Engine, error) {
 		p.stores[id] = st
 	}
 	e := &memoryEngine{
-		tree:      st.tree.Clone(),
-		committed: st.tree,
-		offsets:   maps.Clone(st.offsets),
+		tree:    st.tree,
+		undo:    map[string]undoEntry{},
+		offsets: maps.Clone(st.offsets),
 	}
 	e.onClose = func() {
 		p.mu.Lock()
@@ -157,7 +157,7 @@ func (p *memoryProvider) Open(task, name string) (Engine, error) {
 		if p.open[id] == e {
 			delete(p.open, id)
 			if !p.closed {
-				p.stores[id] = &memoryStore{tree: e.committed, offsets: e.offsets}
+				p.stores[id] = &memoryStore{tree: e.rolledBack, offsets: e.offsets}
 			}
 		}
 	}
@@ -199,15 +199,33 @@ func (p *memoryProvider) Close() error {
 	return errors.Join(errs...)
 }
 
-// memoryEngine is an Engine on a copy-on-write B-tree. Commit snapshots the tree with a
-// Clone, which costs O(1) and lets later writes copy only the nodes they touch.
+// memoryEngine is an Engine on a copy-on-write B-tree. Writes since the last Commit keep
+// an undo entry per key (its item before the first write), so Commit only forgets them
+// and Close rolls them back. Snapshotting the tree on every Commit instead would make
+// the next writes copy the nodes they touch, which dominated a commit-per-record loop.
 type memoryEngine struct {
-	mu        sync.RWMutex
-	tree      *btree.BTreeG[treeItem]
-	committed *btree.BTreeG[treeItem]
-	offsets   map[string]int64
-	closed    atomic.Bool
-	onClose   func()
+	mu         sync.RWMutex
+	tree       *btree.BTreeG[treeItem]
+	undo       map[string]undoEntry
+	rolledBack *btree.BTreeG[treeItem] // the tree at its last Commit, set by Close
+	offsets    map[string]int64
+	closed     atomic.Bool
+	onClose    func()
+}
+
+// undoEntry is a key's item before its first write since the last Commit.
+type undoEntry struct {
+	item treeItem
+	had  bool
+}
+
+// remember records key's committed item before a write; e.mu is held.
+func (e *memoryEngine) remember(key []byte) {
+	if _, ok := e.undo[string(key)]; ok {
+		return
+	}
+	it, had := e.tree.Get(treeItem{key: key})
+	e.undo[string(key)] = undoEntry{item: it, had: had}
 }
 
 func (e *memoryEngine) Get(key []byte) ([]byte, bool, error) {
@@ -226,6 +244,7 @@ func (e *memoryEngine) Put(key, value []byte) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
+	e.remember(key)
 	e.tree.ReplaceOrInsert(treeItem{key: bytes.Clone(key), value: cloneValue(value)})
 	return nil
 }
@@ -236,6 +255,7 @@ func (e *memoryEngine) Delete(key []byte) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
+	e.remember(key)
 	e.tree.Delete(treeItem{key: key})
 	return nil
 }
@@ -256,6 +276,7 @@ func (e *memoryEngine) DeletePrefix(prefix []byte) error {
 	}
 	e.tree.AscendGreaterOrEqual(treeItem{key: prefix}, visit)
 	for _, it := range doomed {
+		e.remember(it.key)
 		e.tree.Delete(it)
 	}
 	return nil
@@ -286,7 +307,7 @@ func (e *memoryEngine) Commit(offsets map[string]int64) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
-	e.committed = e.tree.Clone()
+	clear(e.undo)
 	e.offsets = maps.Clone(offsets)
 	if e.offsets == nil {
 		e.offsets = map[string]int64{}
@@ -312,6 +333,7 @@ func (e *memoryEngine) Restore(batch []KV, offsets map[string]int64) error {
 		return ErrClosed
 	}
 	for _, kv := range batch {
+		e.remember(kv.Key)
 		if kv.Value == nil {
 			e.tree.Delete(treeItem{key: kv.Key})
 			continue
@@ -328,7 +350,14 @@ func (e *memoryEngine) Close() error {
 		e.mu.Unlock()
 		return nil
 	}
-	e.tree = nil
+	for k, u := range e.undo {
+		if u.had {
+			e.tree.ReplaceOrInsert(u.item)
+		} else {
+			e.tree.Delete(treeItem{key: []byte(k)})
+		}
+	}
+	e.rolledBack, e.tree, e.undo = e.tree, nil, nil
 	e.mu.Unlock()
 	if e.onClose != nil {
 		e.onClose()
