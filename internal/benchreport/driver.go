@@ -185,4 +185,3 @@ func loopCount(n int) time.Duration {
 	}
 	return time.Since(start)
 }
-
