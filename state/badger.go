@@ -46,16 +46,25 @@ type badgerEngine struct {
 	iters        map[*badgerIterator]struct{}
 	closed       bool
 	onClose      func()
+
+	// opts opens db for ordinary work; restoreOpts, when set, opens it with larger
+	// memtables for a bulk restore (see Restore), and restoring says which is open.
+	opts        badger.Options
+	restoreOpts *badger.Options
+	restoring   bool
 }
 
-// openBadgerEngine wraps an open managed DB and rolls back whatever was written after
-// its last commit.
-func openBadgerEngine(db *badger.DB, maxPending int) (*badgerEngine, error) {
+// openBadgerEngine wraps db, a managed instance opened with opts, and rolls back
+// whatever was written after its last commit. restoreOpts, if not nil, are the options
+// Restore reopens it with.
+func openBadgerEngine(db *badger.DB, opts badger.Options, restoreOpts *badger.Options, maxPending int) (*badgerEngine, error) {
 	e := &badgerEngine{
-		db:         db,
-		pending:    newTree(),
-		maxPending: maxPending,
-		iters:      map[*badgerIterator]struct{}{},
+		db:          db,
+		pending:     newTree(),
+		maxPending:  maxPending,
+		iters:       map[*badgerIterator]struct{}{},
+		opts:        opts,
+		restoreOpts: restoreOpts,
 	}
 	commitTs, offsets, err := readMarker(db)
 	if err != nil {
@@ -136,7 +145,7 @@ func (e *badgerEngine) rollback(maxV uint64) error {
 		return fmt.Errorf("state: roll back to last commit: %w", err)
 	}
 	e.ts = maxV + 1
-	return e.writeMarker(e.offsets)
+	return e.writeMarker(e.offsets, false)
 }
 
 func dataKey(key []byte) []byte {
@@ -177,8 +186,8 @@ func (e *badgerEngine) Get(key []byte) ([]byte, bool, error) {
 func (e *badgerEngine) Put(key, value []byte) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		return ErrClosed
+	if err := e.writable(); err != nil {
+		return err
 	}
 	e.addPending(treeItem{key: bytes.Clone(key), value: cloneValue(value)})
 	return e.maybeSpill()
@@ -187,8 +196,8 @@ func (e *badgerEngine) Put(key, value []byte) error {
 func (e *badgerEngine) Delete(key []byte) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		return ErrClosed
+	if err := e.writable(); err != nil {
+		return err
 	}
 	e.addPending(treeItem{key: bytes.Clone(key), del: true})
 	return e.maybeSpill()
@@ -241,8 +250,8 @@ func (e *badgerEngine) spill() error {
 func (e *badgerEngine) DeletePrefix(prefix []byte) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		return ErrClosed
+	if err := e.writable(); err != nil {
+		return err
 	}
 	var doomed [][]byte
 	e.pending.AscendGreaterOrEqual(treeItem{key: prefix}, func(it treeItem) bool {
@@ -270,8 +279,9 @@ func (e *badgerEngine) DeletePrefix(prefix []byte) error {
 func (e *badgerEngine) Iterate(from, to []byte, reverse bool) (Iterator, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		return nil, ErrClosed
+	// An open iterator pins the instance, so a restore ends before one is made.
+	if err := e.writable(); err != nil {
+		return nil, err
 	}
 	from, to = bytes.Clone(from), bytes.Clone(to)
 	txn := e.db.NewTransactionAt(e.ts, false)
@@ -321,28 +331,58 @@ func (e *badgerEngine) ApproximateCount() int64 {
 func (e *badgerEngine) Commit(offsets map[string]int64) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		return ErrClosed
+	if err := e.writable(); err != nil {
+		return err
+	}
+	// An overlay that fits in one Badger transaction goes in with the marker: one synced
+	// write instead of two, and Badger replays a transaction whole or not at all.
+	// pendingBytes counts more per entry than Badger does, so this rarely guesses wrong.
+	if e.pendingBytes < int(e.db.MaxBatchSize()) && e.pending.Len() < int(e.db.MaxBatchCount()) {
+		err := e.writeMarker(offsets, true)
+		if !errors.Is(err, badger.ErrTxnTooBig) {
+			return err
+		}
 	}
 	if err := e.spill(); err != nil {
 		return err
 	}
-	return e.writeMarker(offsets)
+	return e.writeMarker(offsets, false)
 }
 
-// writeMarker seals everything up to e.ts: the marker goes in at the next version with
-// a synced write (the DB runs with SyncWrites), which also makes every earlier write in
-// Badger's logs durable.
-func (e *badgerEngine) writeMarker(offsets map[string]int64) error {
+// writeMarker seals everything up to e.ts, and the overlay too if withPending is set:
+// the marker goes in at the next version with a synced write (the DB runs with
+// SyncWrites), which also makes every earlier write in Badger's logs durable. With
+// withPending, an overlay too large for one transaction returns badger.ErrTxnTooBig
+// and changes nothing.
+func (e *badgerEngine) writeMarker(offsets map[string]int64, withPending bool) error {
 	c := e.ts + 1
 	txn := e.db.NewTransactionAt(e.ts, true)
 	defer txn.Discard()
-	if err := txn.Set(markerKey, encodeMarker(c, offsets)); err != nil {
+	var err error
+	if withPending {
+		e.pending.Ascend(func(it treeItem) bool {
+			if it.del {
+				err = txn.Delete(dataKey(it.key))
+			} else {
+				err = txn.Set(dataKey(it.key), it.value)
+			}
+			return err == nil
+		})
+	}
+	if err == nil {
+		err = txn.Set(markerKey, encodeMarker(c, offsets))
+	}
+	if err != nil {
 		return fmt.Errorf("state: commit: %w", err)
 	}
 	e.ts = c
 	if err := txn.CommitAt(c, nil); err != nil {
+		// A failed write keeps the overlay (it hides whatever part landed), as spill does.
 		return fmt.Errorf("state: commit: %w", err)
+	}
+	if withPending {
+		e.pending = newTree()
+		e.pendingBytes = 0
 	}
 	e.commitTs = c
 	e.offsets = maps.Clone(offsets)
@@ -372,10 +412,24 @@ func (e *badgerEngine) CommittedOffsets() (map[string]int64, error) {
 	return maps.Clone(e.offsets), nil
 }
 
-// Restore writes the batch through a managed WriteBatch, one version per record so
-// that a later record of a key wins, then commits. It bypasses the overlay (after
+// Restore reopens the instance with restore memtables only for a batch of at least
+// 1/restoreModeMin of an ordinary memtable: a short changelog tail is not worth the
+// two reopens (about 10 ms each).
+const restoreModeMin = 4
+
+// Restore keeps the last record of each key in the batch and writes them through a
+// managed WriteBatch at one new version, then commits. It bypasses the overlay (after
 // spilling it), so a batch of any size costs no memory beyond Badger's own batches;
 // Badger has copied the batch when Restore returns.
+//
+// A large batch first reopens the instance with RestoreMemTableSize memtables (unless
+// an iterator is open on it): with small memtables much of a restore's cost is Badger
+// flushing them into level-0 tables and compacting those, which larger memtables cut.
+// The instance stays so while only Restore and Get are called and goes back to
+// MemTableSize at the next other call, so the memory is only held while restoring.
+// SyncWrites stays on: with it off, Badger syncs only the newest memtable's log in
+// DB.Sync, so records in a memtable rotated out during the batch could be lost by a
+// power failure after the marker had been made durable.
 func (e *badgerEngine) Restore(batch []KV, offsets map[string]int64) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -385,26 +439,95 @@ func (e *badgerEngine) Restore(batch []KV, offsets map[string]int64) error {
 	if err := e.spill(); err != nil {
 		return err
 	}
-	wb := e.db.NewManagedWriteBatch()
-	defer wb.Cancel()
-	base := e.ts
+	// Every data key goes in one buffer, and the set of keys seen holds substrings of one
+	// string copy of it: two allocations per batch rather than two per record.
+	size, n := int64(0), 0
+	for _, kv := range batch {
+		size += int64(len(kv.Key) + len(kv.Value))
+		n += 1 + len(kv.Key)
+	}
+	if size >= e.opts.MemTableSize/restoreModeMin {
+		if err := e.setRestoring(true); err != nil {
+			return err
+		}
+	}
+	keys := make([]byte, 0, n)
+	ends := make([]int, len(batch))
 	for i, kv := range batch {
-		v := base + 1 + uint64(i)
+		keys = append(append(keys, dataPrefix), kv.Key...)
+		ends[i] = len(keys)
+	}
+	keyStr := string(keys)
+	seen := make(map[string]struct{}, len(batch))
+	v := e.ts + 1
+	wb := e.db.NewWriteBatchAt(v)
+	defer wb.Cancel()
+	// Backwards, so the first record met of a key is its last; all go in at version v,
+	// so the order they are written in does not matter.
+	for i := len(batch) - 1; i >= 0; i-- {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		had := len(seen)
+		seen[keyStr[start:ends[i]]] = struct{}{}
+		if len(seen) == had {
+			continue // a later record of the key is written already
+		}
+		k := keys[start:ends[i]:ends[i]]
 		var err error
-		if kv.Value == nil {
-			err = wb.DeleteAt(dataKey(kv.Key), v)
+		if batch[i].Value == nil {
+			err = wb.Delete(k)
 		} else {
-			err = wb.SetEntryAt(badger.NewEntry(dataKey(kv.Key), kv.Value), v)
+			err = wb.Set(k, batch[i].Value)
 		}
 		if err != nil {
 			return fmt.Errorf("state: restore: %w", err)
 		}
 	}
-	e.ts = base + uint64(len(batch))
+	e.ts = v
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("state: restore: %w", err)
 	}
-	return e.writeMarker(offsets)
+	return e.writeMarker(offsets, false)
+}
+
+// writable readies the engine for a call other than Restore and Get: it must be open,
+// and out of restore mode. The lock is held.
+func (e *badgerEngine) writable() error {
+	if e.closed {
+		return ErrClosed
+	}
+	return e.setRestoring(false)
+}
+
+// setRestoring closes the Badger instance and opens it again with the restore options
+// or the ordinary ones. Nothing else changes: the data, versions and marker are the
+// same, so a crash at any point of it is one at the current state. It does nothing
+// while an iterator holds the instance. If the instance cannot be opened again the
+// engine is closed. The lock is held.
+func (e *badgerEngine) setRestoring(on bool) error {
+	if e.restoring == on || e.restoreOpts == nil || len(e.iters) > 0 {
+		return nil
+	}
+	opts := e.opts
+	if on {
+		opts = *e.restoreOpts
+	}
+	err := e.db.Close()
+	if err == nil {
+		e.db, err = openBadger(opts)
+	}
+	if err != nil {
+		e.closed, e.pending = true, nil
+		if e.onClose != nil {
+			e.onClose()
+		}
+		return fmt.Errorf("state: reopen badger (restoring=%t): %w", on, err)
+	}
+	e.restoring = on
+	e.db.SetDiscardTs(e.discardTs())
+	return nil
 }
 
 func (e *badgerEngine) Close() error {
@@ -444,6 +567,7 @@ type badgerIterator struct {
 
 	advOver, advBadger bool // cursors consumed by the previous Next
 	key, value         []byte
+	buf                []byte // holds value when it comes from Badger
 	err                error
 	done               bool
 }
@@ -501,10 +625,12 @@ func (it *badgerIterator) Next() bool {
 			if it.keysOnly {
 				return true
 			}
-			v, err := it.bit.Item().ValueCopy(nil)
+			// Value is valid until the next Next, so one buffer serves every entry.
+			v, err := it.bit.Item().ValueCopy(it.buf)
 			if err != nil {
 				return it.stop(fmt.Errorf("state: iterate: %w", err))
 			}
+			it.buf = v
 			it.value = nonNil(v)
 			return true
 		}

@@ -36,6 +36,12 @@ type BadgerOptions struct {
 	ValueLogFileSize int64
 	// NumCompactors is the number of compaction goroutines per store (0 or at least 2).
 	NumCompactors int
+	// RestoreMemTableSize is the memtable size of a store while it restores a large
+	// batch through Restorer; Restore reopens the store with it and the next call other
+	// than Restore, Get or CommittedOffsets reopens it with MemTableSize, so a restoring
+	// store holds up to NumMemtables of these. A negative value, or one not above
+	// MemTableSize, keeps MemTableSize.
+	RestoreMemTableSize int64
 	// MaxPendingBytes is how large the in-memory overlay of writes since the last Commit
 	// grows before it is written to Badger as uncommitted data.
 	MaxPendingBytes int
@@ -47,14 +53,15 @@ type BadgerOptions struct {
 // DefaultBadgerOptions returns the options a zero BadgerOptions stands for.
 func DefaultBadgerOptions() BadgerOptions {
 	return BadgerOptions{
-		MemTableSize:     2 << 20,
-		NumMemtables:     2,
-		BaseTableSize:    2 << 20,
-		BlockCacheSize:   0,
-		ValueThreshold:   64 << 10,
-		ValueLogFileSize: 16 << 20,
-		NumCompactors:    2,
-		MaxPendingBytes:  4 << 20,
+		MemTableSize:        2 << 20,
+		NumMemtables:        2,
+		BaseTableSize:       2 << 20,
+		BlockCacheSize:      0,
+		ValueThreshold:      64 << 10,
+		ValueLogFileSize:    16 << 20,
+		NumCompactors:       2,
+		RestoreMemTableSize: 32 << 20,
+		MaxPendingBytes:     4 << 20,
 	}
 }
 
@@ -81,6 +88,9 @@ func (o BadgerOptions) withDefaults() BadgerOptions {
 	}
 	if o.NumCompactors <= 0 {
 		o.NumCompactors = d.NumCompactors
+	}
+	if o.RestoreMemTableSize == 0 {
+		o.RestoreMemTableSize = d.RestoreMemTableSize
 	}
 	if o.MaxPendingBytes <= 0 {
 		o.MaxPendingBytes = d.MaxPendingBytes
@@ -144,11 +154,18 @@ func (p *badgerProvider) Open(task, name string) (Engine, error) {
 	if _, ok := p.open[id]; ok {
 		return nil, fmt.Errorf("state: open %s: %w", id, ErrInUse)
 	}
-	db, err := openBadger(p.opts.badger(filepath.Join(p.dir, task, name)))
+	dir := filepath.Join(p.dir, task, name)
+	opts := p.opts.badger(dir)
+	var restoreOpts *badger.Options
+	if p.opts.RestoreMemTableSize > p.opts.MemTableSize {
+		ro := opts.WithMemTableSize(p.opts.RestoreMemTableSize)
+		restoreOpts = &ro
+	}
+	db, err := openBadger(opts)
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", id, err)
 	}
-	e, err := openBadgerEngine(db, p.opts.MaxPendingBytes)
+	e, err := openBadgerEngine(db, opts, restoreOpts, p.opts.MaxPendingBytes)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("state: open %s: %w", id, err), db.Close())
 	}

@@ -18,7 +18,8 @@
 // cost per instance (goroutines, files, memtables), kept small by the defaults of
 // BadgerOptions: 2 MiB memtables (two per store), 2 MiB tables, no compression and so
 // no block cache (tables are read through mmap), 64 KiB value threshold, 16 MiB value
-// log files, two compactors, Badger logging off (or to slog, Info as Debug).
+// log files, two compactors, Badger logging off (or to slog, Info as Debug). A store
+// in the middle of a bulk restore holds up to 64 MiB more (see Bulk restore).
 //
 // Measured by TestBadgerRSS64Stores (64 stores in a fresh process, 100-byte values,
 // VmRSS from /proc/self/status after a GC; 2-core VM shared with other jobs):
@@ -42,21 +43,25 @@
 // Each Badger instance runs in managed mode: the engine picks every version. Writes
 // go to an in-memory overlay (puts and tombstones) that Get and Iterate merge over
 // Badger, so reads see writes at once. The overlay spills to Badger at a new version
-// when it passes MaxPendingBytes, and Commit spills it and writes a marker holding
-// the offsets and its own version, with SyncWrites on so the marker is durable together
-// with everything before it. Every version above the last marker is uncommitted: on
-// open, an engine whose Badger holds newer versions (a crash after a spill, or in the
-// middle of a Restore) rewrites each key written since to its value at the marker and
-// seals that with a new marker. No commit ever has to fit in one Badger transaction,
+// when it passes MaxPendingBytes. Commit writes a marker holding the offsets and its
+// own version, with SyncWrites on so the marker is durable together with everything
+// before it; an overlay that fits in one Badger transaction (about 300 KiB with the
+// default memtables) goes in the marker's transaction, which Badger replays whole or
+// not at all, and a larger one is spilled first. Every version above the last marker
+// is uncommitted: on open, an engine whose Badger holds newer versions (a crash after
+// a spill, or in the middle of a Restore) rewrites each key written since to its value
+// at the marker and seals that with a new marker. No commit ever has to fit in one Badger transaction,
 // so there is no ErrTxnTooBig path and no "dirty, restore everything" state.
 // TestBadgerCrashAtCommit SIGKILLs a writer at random moments and checks that each
 // reopen holds exactly the rounds its offsets name; it found dgraph-io/badger#2207 (a
 // kill right after Badger creates a memtable file fails the next open once), which
-// Open works around by retrying.
+// Open works around by retrying. TestBadgerCrashInRestoreMode does the same to a
+// writer that enters and leaves restore mode (see Bulk restore) every other round.
 //
-// Commit cost (BenchmarkBadgerCommit, ext4 on a virtual disk): about 0.19 ms with
-// nothing written (one fsync), 0.43 ms after 10 writes (spill and marker, two fsyncs),
-// 4.9 ms after 1,000 writes.
+// Commit cost (BenchmarkBadgerCommit, ext4 on a virtual disk, medians of 3 runs on the
+// shared machine): about 0.21 ms with nothing written and 0.23 ms after 10 writes (one
+// synced write each; 0.42 ms after 10 writes when the overlay was spilled first), 3.6 ms
+// for 1,000 Puts and their Commit.
 //
 // Iterators read a Badger snapshot at the version current when Iterate was called plus
 // a Clone of the overlay; Badger may discard old versions below the last commit and
@@ -66,11 +71,34 @@
 //
 // Engines from both providers implement Restorer: the runtime passes changelog
 // batches (a nil value is a tombstone) with the offsets they reach. The Badger engine
-// writes them through a managed WriteBatch, one version per record so later records
-// win, then writes the marker, so a crash mid-batch rolls back to the previous
-// Restore or Commit. BenchmarkBadgerRestore measured 260,000 records/s (100-byte
-// values, batches of 10,000) with the default options on the shared 2-core machine,
-// below the 500,000 goal; larger memtables for restoring stores are the next knob.
+// keeps the last record of each key in the batch, writes them through a managed
+// WriteBatch at one new version and then writes the marker, so a crash mid-batch rolls
+// back to the previous Restore or Commit.
+//
+// Most of a restore's time goes to Badger: inserting into the memtable's skiplist,
+// building a level-0 table from each full memtable, and compacting those tables (each
+// synced with msync). With 2 MiB memtables a restore makes a level-0 table every
+// 15,000 records or so and keeps the compactors busy, so a batch of at least a quarter
+// memtable reopens the instance with RestoreMemTableSize memtables (32 MiB; up to two
+// of them, so 64 MiB per restoring store); the first call other than Restore, Get or
+// CommittedOffsets reopens it with MemTableSize again. A reopen costs about 10 ms,
+// which is why small batches (a short changelog tail) do not switch. SyncWrites stays
+// on while restoring: with it off, DB.Sync syncs only the newest memtable's log, so a
+// memtable rotated out during a batch could lose records to a power failure after the
+// marker had been made durable; it would save 5-10%.
+//
+// BenchmarkBadgerRestore (100-byte values, batches of 10,000 keys in key order, 1M
+// records per run, timed until the Commit after the last batch; medians of 5 runs on
+// the 2-core machine shared with other jobs, load average about 2.5; spread in brackets):
+//
+//	before (one version per record, 2 MiB memtables)   301,000 records/s (250k-361k)
+//	restore mode off (RestoreMemTableSize -1)          291,000 records/s (239k-350k)
+//	restore mode (default)                             434,000 records/s (368k-513k)
+//
+// At quieter moments restore mode measured 510,000-550,000 records/s. With keys in
+// a shuffled order every table overlaps every other and the skiplist inserts miss the
+// cache, and raw Badger itself does about 290,000 records/s with 32 MiB memtables; the
+// State stores section of BENCHMARKS.md measures both orders against raw Badger.
 //
 // # Checkpoints
 //
