@@ -13,7 +13,8 @@ var (
 	// given and none is known from upstream.
 	ErrSerdeRequired = errors.New("dsl: serde required")
 	// ErrInvalidOption is wrapped by the Build error of an operator given more than one
-	// options value, or options that contradict each other.
+	// options value of a kind, a Materialized of other types than its table's, or
+	// options that contradict each other.
 	ErrInvalidOption = errors.New("dsl: invalid option")
 	// ErrBuilt is wrapped by the error of an operator added after Build: the topology
 	// Build returned is final.
@@ -93,6 +94,15 @@ func (b *Builder) processorName(explicit, kind string) string {
 	n := fmt.Sprintf("%s-%010d", kind, b.index)
 	b.index++
 	return n
+}
+
+// suffixed returns named with suffix, as Kafka Streams names the several processors of
+// one operator given a Named, or "" (a generated name) without one.
+func suffixed(named, suffix string) string {
+	if named == "" {
+		return ""
+	}
+	return named + suffix
 }
 
 // storeName returns explicit if set, else a generated store name for kind numbered

@@ -16,11 +16,11 @@ type CogroupedStream[K, VR any] struct {
 }
 
 // cogroupInput is one input of a cogroup, kept as a function because its value type
-// is not the cogroup's: add adds its repartition, if any, and its aggregate processor
-// over store, and returns the processor's name.
+// is not the cogroup's: add adds its repartition, if any, and its aggregate processor,
+// named name or else generated, over store, and returns the processor's name.
 type cogroupInput[K, VR any] struct {
 	keys serde.Serde[K]
-	add  func(store string, index int, init func() VR) string
+	add  func(store, name string, index int, init func() VR) string
 }
 
 // Cogroup starts a cogroup with g as its first input, folded by agg.
@@ -42,10 +42,10 @@ func cogroupInputOf[K, V, VR any](g GroupedStream[K, V], agg func(K, V, VR) VR) 
 	if keys == nil {
 		keys = g.s.keys
 	}
-	return cogroupInput[K, VR]{keys: keys, add: func(store string, index int, init func() VR) string {
+	return cogroupInput[K, VR]{keys: keys, add: func(store, name string, index int, init func() VR) string {
 		b := g.s.b
 		s := grouped(g.s, g.g, fmt.Sprintf("%s-%d", store, index))
-		name := b.processorName("", "COGROUPKSTREAM-AGGREGATE")
+		name = b.processorName(name, "COGROUPKSTREAM-AGGREGATE")
 		addProcessor(b, name, storeSupplier(store, fold(func(k K, v V) VR { return agg(k, v, init()) }, agg)), s.node)
 		return name
 	}}
@@ -55,19 +55,24 @@ func cogroupInputOf[K, V, VR any](g GroupedStream[K, V], agg func(K, V, VR) VR) 
 // seen yet. Materialized.Values (the aggregate's serde) is required. Without a
 // Grouped name, input i (from 0, in the order of the Cogroup calls) repartitions
 // through "<app-id>-<store>-<i>-repartition".
-func (c CogroupedStream[K, VR]) Aggregate(init func() VR, opts ...Materialized[K, VR]) Table[K, VR] {
+//
+// Options are a Named and a Materialized[K, VR]. As in Kafka Streams, a Named n names
+// input i's processor "<n>-cogroup-agg-<i>" and the node merging them
+// "<n>-cogroup-merge", and names neither the store nor the repartition topics.
+func (c CogroupedStream[K, VR]) Aggregate(init func() VR, opts ...TableOption) Table[K, VR] {
 	b := c.b
-	m := option(b, "Aggregate", opts)
+	o := tableOpts[K, VR](b, "Aggregate", opts)
+	m := o.m
 	store := b.storeName(m.Name, "COGROUPKSTREAM-AGGREGATE")
 	procs := make([]string, len(c.inputs))
 	var keys serde.Serde[K]
 	for i, in := range c.inputs {
-		procs[i] = in.add(store, i, init)
+		procs[i] = in.add(store, suffixed(o.named, fmt.Sprintf("-cogroup-agg-%d", i)), i, init)
 		if keys == nil {
 			keys = in.keys
 		}
 	}
-	name := b.processorName("", "COGROUPKSTREAM-MERGE")
+	name := b.processorName(suffixed(o.named, "-cogroup-merge"), "COGROUPKSTREAM-MERGE")
 	addProcessor(b, name, passThrough[K, change[VR]](), procs...)
 	keys, values := addTableStore(b, store, m, keys, nil, procs...)
 	return Table[K, VR]{b: b, node: name, keys: keys, values: values, get: storeGetter[K, VR](store), store: store}

@@ -18,9 +18,9 @@
 // its records may sit in a partition their new key does not hash to. A grouping or
 // ToTable after it first writes the records to a repartition topic and reads them back,
 // as Kafka Streams does. The topic is "<app-id>-<name>-repartition", where name is the
-// Grouped name if given, else the aggregate's store name; its sink and source
-// processors are "<name>-repartition-sink" and "<name>-repartition-source". Table
-// GroupBy always repartitions.
+// Grouped name if given (for ToTable, its Named), else the store's name; its sink and
+// source processors are "<name>-repartition-sink" and "<name>-repartition-source".
+// Table GroupBy always repartitions.
 //
 // # Names
 //
@@ -28,6 +28,21 @@
 // one when given: Named and Consumed, Produced, Processed names for processors,
 // Materialized.Name for stores (and so their changelog topics
 // "<app-id>-<store>-changelog"), Grouped and Repartitioned names for repartition topics.
+//
+// Operators that return a table (aggregations, ToTable, table Filter, MapValues and
+// joins) take a Named and a Materialized together (see [TableOption]), and follow Kafka
+// Streams' rule (KIP-307): Named names processors only, never a store. A Materialized
+// without a Name gets a generated store name, the same with a Named as without, and
+// the repartition topic of an aggregation is named by Grouped or else after the store.
+// Where one operator adds several processors, a Named n names them as Kafka Streams
+// does: n, "<n>-join-this" and "<n>-join-other" for a table join; "<n>-cogroup-agg-<i>"
+// and "<n>-cogroup-merge" for a cogroup's Aggregate. ToTable is Kafka Streams'
+// exception: its repartition topic, when it needs one, is named after its Named.
+//
+// A table Filter or MapValues is a view computed from its parent, with no store, unless
+// given a Materialized: then its result is kept in a store of its own, which
+// interactive queries read and whose changelog, caching and engine the Materialized
+// sets, and which later lookups of the table (joins) read instead of recomputing it.
 //
 // Generated processor names are Kafka Streams' own: the operator's kind and a counter
 // over every generated name, KSTREAM-FILTER-0000000001. Processors hold no state, so
@@ -44,15 +59,19 @@
 //	KTABLE-AGGREGATE-STATE-STORE-<n>    n-th Count or Aggregate of a GroupedTable
 //	KTABLE-REDUCE-STATE-STORE-<n>       n-th Reduce of a GroupedTable
 //	COGROUPKSTREAM-AGGREGATE-STATE-STORE-<n>, KSTREAM-TOTABLE-STATE-STORE-<n>,
-//	KTABLE-JOIN-STATE-STORE-<n> (a materialized join), KSTREAM-REPARTITION-<n>
-//	(Repartition), and <topic>-STATE-STORE-<n> (the n-th table read from topic)
+//	KTABLE-JOIN-STATE-STORE-<n> (a materialized join), KTABLE-FILTER-STATE-STORE-<n>
+//	and KTABLE-MAPVALUES-STATE-STORE-<n> (a materialized table Filter or MapValues),
+//	KSTREAM-REPARTITION-<n> (Repartition), and <topic>-STATE-STORE-<n> (the n-th
+//	table read from topic)
 //
 // where n counts the earlier generated names of the same kind, from 0, in the order the
 // operators are called. So adding, removing or changing a stateless operator, an
-// explicitly named stateful one, or a stateful one of another kind renames nothing;
-// adding an unnamed stateful operator of the same kind earlier in the code shifts the
-// later ones. Name every store of an application that must keep its state across
-// topology changes; Kafka Streams gives the same advice.
+// explicitly named stateful one, or a stateful one of another kind renames nothing, nor
+// does giving a processor a Named (in Kafka Streams a named processor stops drawing
+// from the counter, which renumbers the state after it); adding an unnamed stateful
+// operator of the same kind earlier in the code shifts the later ones. Name every store
+// of an application that must keep its state across topology changes; Kafka Streams
+// gives the same advice.
 //
 // # Tables, old values and tombstones
 //
@@ -75,6 +94,12 @@
 // # Where we differ from Kafka Streams
 //
 //   - Store, changelog and repartition names are numbered per kind (see Names).
+//   - A table Filter or MapValues given a Materialized without a Name is materialized,
+//     under a generated store name, as a join is; Kafka Streams materializes these two
+//     only when Materialized names the store, and otherwise takes just its serdes.
+//   - Go cannot overload, so count(Named, Materialized) and its kin take both as
+//     [TableOption]s, and a Materialized of the wrong types is a Build error rather than
+//     a compile error.
 //   - Materialized.Caching is off by default, so every table update flows downstream at
 //     once; with it on, updates are merged per key until the cache flushes, as in Kafka
 //     Streams. A delete forwarded by a cache flush carries the task's stream time, not

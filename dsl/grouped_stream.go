@@ -28,46 +28,49 @@ func (s Stream[K, V]) GroupBy[K2 any](f func(K, V) K2, opts ...Grouped[K2, V]) G
 }
 
 // Count counts the records of each key. The count's serde defaults to serde.Int64.
-func (g GroupedStream[K, V]) Count(opts ...Materialized[K, int64]) Table[K, int64] {
-	m := option(g.s.b, "Count", opts)
-	if m.Values == nil {
-		m.Values = serde.Int64()
+// Options are a Named and a Materialized[K, int64] (see [TableOption]).
+func (g GroupedStream[K, V]) Count(opts ...TableOption) Table[K, int64] {
+	o := tableOpts[K, int64](g.s.b, "Count", opts)
+	if o.m.Values == nil {
+		o.m.Values = serde.Int64()
 	}
-	return aggregateStream(g, "KSTREAM-AGGREGATE", m,
+	return aggregateStream(g, "KSTREAM-AGGREGATE", o,
 		func() int64 { return 0 },
 		func(_ K, _ V, n int64) int64 { return n + 1 })
 }
 
 // Reduce combines each key's records: the first value is the aggregate as is, and each
-// later value v makes it f(aggregate, v).
-func (g GroupedStream[K, V]) Reduce(f func(agg, v V) V, opts ...Materialized[K, V]) Table[K, V] {
-	m := option(g.s.b, "Reduce", opts)
-	return aggregateStreamFirst(g, "KSTREAM-REDUCE", m, func(_ K, v V) V { return v }, func(_ K, v, agg V) V { return f(agg, v) })
+// later value v makes it f(aggregate, v). Options are a Named and a Materialized[K, V].
+func (g GroupedStream[K, V]) Reduce(f func(agg, v V) V, opts ...TableOption) Table[K, V] {
+	o := tableOpts[K, V](g.s.b, "Reduce", opts)
+	return aggregateStreamFirst(g, "KSTREAM-REDUCE", o, func(_ K, v V) V { return v }, func(_ K, v, agg V) V { return f(agg, v) })
 }
 
 // Aggregate folds each key's records into an aggregate: init gives the aggregate of a
 // key not seen yet and add folds one record into it. Materialized.Values (the
 // aggregate's serde) is required unless VR is V's type, whose serde it then takes.
-func (g GroupedStream[K, V]) Aggregate[VR any](init func() VR, add func(K, V, VR) VR, opts ...Materialized[K, VR]) Table[K, VR] {
-	m := option(g.s.b, "Aggregate", opts)
-	return aggregateStream(g, "KSTREAM-AGGREGATE", m, init, add)
+// Options are a Named and a Materialized[K, VR].
+func (g GroupedStream[K, V]) Aggregate[VR any](init func() VR, add func(K, V, VR) VR, opts ...TableOption) Table[K, VR] {
+	return aggregateStream(g, "KSTREAM-AGGREGATE", tableOpts[K, VR](g.s.b, "Aggregate", opts), init, add)
 }
 
 // aggregateStream adds the aggregation of g: its store, the repartition it needs, and
 // the processor folding records into the store.
-func aggregateStream[K, V, VR any](g GroupedStream[K, V], kind string, m Materialized[K, VR], init func() VR, add func(K, V, VR) VR) Table[K, VR] {
-	return aggregateStreamFirst(g, kind, m, func(k K, v V) VR { return add(k, v, init()) }, add)
+func aggregateStream[K, V, VR any](g GroupedStream[K, V], kind string, o tableOptions[K, VR], init func() VR, add func(K, V, VR) VR) Table[K, VR] {
+	return aggregateStreamFirst(g, kind, o, func(k K, v V) VR { return add(k, v, init()) }, add)
 }
 
 // aggregateStreamFirst is aggregateStream with the first record of a key folded by
-// first instead of from an initial value, as Reduce needs.
-func aggregateStreamFirst[K, V, VR any](g GroupedStream[K, V], kind string, m Materialized[K, VR], first func(K, V) VR, add func(K, V, VR) VR) Table[K, VR] {
+// first instead of from an initial value, as Reduce needs. As in Kafka Streams'
+// KGroupedStream, Named names the processor only: the store and the repartition topic
+// are named by Materialized and Grouped, or generated.
+func aggregateStreamFirst[K, V, VR any](g GroupedStream[K, V], kind string, o tableOptions[K, VR], first func(K, V) VR, add func(K, V, VR) VR) Table[K, VR] {
 	b := g.s.b
-	store := b.storeName(m.Name, kind)
+	store := b.storeName(o.m.Name, kind)
 	s := grouped(g.s, g.g, store)
-	name := b.processorName("", kind)
+	name := b.processorName(o.named, kind)
 	addProcessor(b, name, storeSupplier(store, fold(first, add)), s.node)
-	keys, values := addTableStore(b, store, m, s.keys, carry[VR](s.values), name)
+	keys, values := addTableStore(b, store, o.m, s.keys, carry[VR](s.values), name)
 	return Table[K, VR]{b: b, node: name, keys: keys, values: values, get: storeGetter[K, VR](store), store: store}
 }
 

@@ -80,12 +80,13 @@ func (t Table[K, V]) GroupBy[K2, V2 any](f func(K, V) (K2, V2), opts ...Grouped[
 }
 
 // Count counts the rows of each group. The count's serde defaults to serde.Int64.
-func (g GroupedTable[K, V]) Count(opts ...Materialized[K, int64]) Table[K, int64] {
-	m := option(g.s.b, "Count", opts)
-	if m.Values == nil {
-		m.Values = serde.Int64()
+// Options are a Named and a Materialized[K, int64] (see [TableOption]).
+func (g GroupedTable[K, V]) Count(opts ...TableOption) Table[K, int64] {
+	o := tableOpts[K, int64](g.s.b, "Count", opts)
+	if o.m.Values == nil {
+		o.m.Values = serde.Int64()
 	}
-	return aggregateTable(g, "KTABLE-AGGREGATE", m,
+	return aggregateTable(g, "KTABLE-AGGREGATE", o,
 		func(_ K, _ V, agg *int64) int64 {
 			if agg == nil {
 				return 1
@@ -97,10 +98,9 @@ func (g GroupedTable[K, V]) Count(opts ...Materialized[K, int64]) Table[K, int64
 
 // Reduce combines the rows of each group: a group's first row is its aggregate as is,
 // adder folds in each row added to the group and subtractor takes out each row that
-// leaves it or is replaced.
-func (g GroupedTable[K, V]) Reduce(adder, subtractor func(agg, v V) V, opts ...Materialized[K, V]) Table[K, V] {
-	m := option(g.s.b, "Reduce", opts)
-	return aggregateTable(g, "KTABLE-REDUCE", m,
+// leaves it or is replaced. Options are a Named and a Materialized[K, V].
+func (g GroupedTable[K, V]) Reduce(adder, subtractor func(agg, v V) V, opts ...TableOption) Table[K, V] {
+	return aggregateTable(g, "KTABLE-REDUCE", tableOpts[K, V](g.s.b, "Reduce", opts),
 		func(_ K, v V, agg *V) V {
 			if agg == nil {
 				return v
@@ -113,10 +113,10 @@ func (g GroupedTable[K, V]) Reduce(adder, subtractor func(agg, v V) V, opts ...M
 // Aggregate folds the rows of each group into an aggregate: init gives the aggregate of
 // a new group, adder folds in each row added to the group and subtractor takes out each
 // row that leaves it or is replaced. Materialized.Values (the aggregate's serde) is
-// required unless VR is V's type, whose serde it then takes.
-func (g GroupedTable[K, V]) Aggregate[VR any](init func() VR, adder, subtractor func(K, V, VR) VR, opts ...Materialized[K, VR]) Table[K, VR] {
-	m := option(g.s.b, "Aggregate", opts)
-	return aggregateTable(g, "KTABLE-AGGREGATE", m,
+// required unless VR is V's type, whose serde it then takes. Options are a Named and a
+// Materialized[K, VR].
+func (g GroupedTable[K, V]) Aggregate[VR any](init func() VR, adder, subtractor func(K, V, VR) VR, opts ...TableOption) Table[K, VR] {
+	return aggregateTable(g, "KTABLE-AGGREGATE", tableOpts[K, VR](g.s.b, "Aggregate", opts),
 		func(k K, v V, agg *VR) VR {
 			if agg == nil {
 				return adder(k, v, init())
@@ -129,12 +129,14 @@ func (g GroupedTable[K, V]) Aggregate[VR any](init func() VR, adder, subtractor 
 // aggregateTable adds the aggregation of g: the repartition, its store and the
 // processor that subtracts each update's old value and adds its new one, as Kafka
 // Streams' KTableAggregate. A group's aggregate, once created, stays (at zero, for a
-// count) when its last row leaves.
-func aggregateTable[K, V, VR any](g GroupedTable[K, V], kind string, m Materialized[K, VR], add func(K, V, *VR) VR, sub func(K, V, VR) VR) Table[K, VR] {
+// count) when its last row leaves. Named names the processor only, as in Kafka
+// Streams' KGroupedTable.
+func aggregateTable[K, V, VR any](g GroupedTable[K, V], kind string, o tableOptions[K, VR], add func(K, V, *VR) VR, sub func(K, V, VR) VR) Table[K, VR] {
 	b := g.s.b
+	m := o.m
 	store := b.storeName(m.Name, kind)
 	s := grouped(g.s, Grouped[K, change[V]]{Name: g.g.Name}, store)
-	name := b.processorName("", kind)
+	name := b.processorName(o.named, kind)
 	addProcessor(b, name, storeSupplier(store, func(w *tableWriter[K, VR], r runtime.Record[K, change[V]]) error {
 		old, oldTS, err := w.get(r.Key)
 		if err != nil {

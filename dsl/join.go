@@ -12,9 +12,14 @@ import "github.com/eddy-io/eddy/runtime"
 // values, LeftJoin's sees the right one as a pointer (nil when absent), and
 // OuterJoin's sees both as pointers, never both nil. A row that stops joining is
 // deleted from the result.
+//
+// Options are a Named and a Materialized[K, VR] (see [TableOption]). A Named n names the
+// node producing the result n and the processors looking up each side
+// "<n>-join-this" and "<n>-join-other", as Kafka Streams does; the result is kept in a
+// store only when a Materialized is given, named by it or else generated.
 
 // Join returns the table of the keys present in both t and other, with joiner's value.
-func (t Table[K, V]) Join[VO, VR any](other Table[K, VO], joiner func(V, VO) VR, opts ...Materialized[K, VR]) Table[K, VR] {
+func (t Table[K, V]) Join[VO, VR any](other Table[K, VO], joiner func(V, VO) VR, opts ...TableOption) Table[K, VR] {
 	return join(t, other, "KTABLE-JOINTHIS", "KTABLE-JOINOTHER", func(l *V, r *VO) *VR {
 		if l == nil || r == nil {
 			return nil
@@ -26,7 +31,7 @@ func (t Table[K, V]) Join[VO, VR any](other Table[K, VO], joiner func(V, VO) VR,
 
 // LeftJoin returns the table of the keys present in t, with joiner's value; joiner gets
 // a nil right value for the keys other lacks.
-func (t Table[K, V]) LeftJoin[VO, VR any](other Table[K, VO], joiner func(V, *VO) VR, opts ...Materialized[K, VR]) Table[K, VR] {
+func (t Table[K, V]) LeftJoin[VO, VR any](other Table[K, VO], joiner func(V, *VO) VR, opts ...TableOption) Table[K, VR] {
 	return join(t, other, "KTABLE-LEFTTHIS", "KTABLE-LEFTOTHER", func(l *V, r *VO) *VR {
 		if l == nil {
 			return nil
@@ -38,7 +43,7 @@ func (t Table[K, V]) LeftJoin[VO, VR any](other Table[K, VO], joiner func(V, *VO
 
 // OuterJoin returns the table of the keys present in t or other, with joiner's value;
 // joiner gets nil for the side that lacks the key.
-func (t Table[K, V]) OuterJoin[VO, VR any](other Table[K, VO], joiner func(*V, *VO) VR, opts ...Materialized[K, VR]) Table[K, VR] {
+func (t Table[K, V]) OuterJoin[VO, VR any](other Table[K, VO], joiner func(*V, *VO) VR, opts ...TableOption) Table[K, VR] {
 	return join(t, other, "KTABLE-OUTERTHIS", "KTABLE-OUTEROTHER", func(l *V, r *VO) *VR {
 		if l == nil && r == nil {
 			return nil
@@ -50,12 +55,13 @@ func (t Table[K, V]) OuterJoin[VO, VR any](other Table[K, VO], joiner func(*V, *
 
 // join adds a processor on each side that looks up the other side, and a merge node
 // after both, which also materializes the result when Materialized is given.
-func join[K, V, VO, VR any](t Table[K, V], other Table[K, VO], thisKind, otherKind string, combine func(*V, *VO) *VR, op string, opts []Materialized[K, VR]) Table[K, VR] {
+func join[K, V, VO, VR any](t Table[K, V], other Table[K, VO], thisKind, otherKind string, combine func(*V, *VO) *VR, op string, opts []TableOption) Table[K, VR] {
 	b := t.b
-	m := option(b, op, opts)
-	thisName := b.processorName("", thisKind)
-	otherName := b.processorName("", otherKind)
-	mergeName := b.processorName("", "KTABLE-MERGE")
+	o := tableOpts[K, VR](b, op, opts)
+	m := o.m
+	thisName := b.processorName(suffixed(o.named, "-join-this"), thisKind)
+	otherName := b.processorName(suffixed(o.named, "-join-other"), otherKind)
+	mergeName := b.processorName(o.named, "KTABLE-MERGE")
 	if !b.sameBuilder("Join", other.b) {
 		return Table[K, VR]{b: b, node: mergeName}
 	}
@@ -65,7 +71,7 @@ func join[K, V, VO, VR any](t Table[K, V], other Table[K, VO], thisKind, otherKi
 	b.do(func() error { return b.top.ConnectProcessorAndStateStores(otherName, t.get.stores...) })
 
 	out := Table[K, VR]{b: b, node: mergeName, keys: t.keys, values: carry[VR](t.values)}
-	if len(opts) == 0 {
+	if !o.materialized {
 		addProcessor(b, mergeName, passThrough[K, change[VR]](), thisName, otherName)
 		out.get = joinGetter(t.get, other.get, combine)
 		return out

@@ -1,6 +1,8 @@
 package dsl
 
 import (
+	"fmt"
+
 	"github.com/eddy-io/eddy/runtime"
 	"github.com/eddy-io/eddy/serde"
 )
@@ -8,7 +10,8 @@ import (
 // Operators take their options as a trailing variadic value, so the common case needs
 // none: s.To("out") when the stream's serdes are known, s.To("out",
 // dsl.Produced[string, int64]{Values: serde.Int64()}) when not. Passing more than one
-// options value is a Build error wrapping ErrInvalidOption.
+// options value is a Build error wrapping ErrInvalidOption. Operators returning a table
+// take a Named and a Materialized both, as [TableOption]s.
 //
 // Serdes left nil are taken from upstream where the DSL knows them: a source's
 // Consumed serdes flow through every operator that keeps the key or value type
@@ -18,8 +21,60 @@ import (
 // wrapping ErrSerdeRequired.
 
 // Named gives the processor an operator adds an explicit name instead of a generated
-// one (Kafka Streams' Named). For Split it is the prefix of the branch names.
+// one (Kafka Streams' Named). For Split it is the prefix of the branch names. On an
+// operator that keeps state it names the processor only, never the store: see
+// [TableOption].
 type Named string
+
+// TableOption is an option of an operator that returns a table (an aggregation,
+// ToTable, a table Filter, MapValues or join): a [Named] naming its processor, or a
+// [Materialized] of the table's key and value types saying how its store is kept. Each
+// may be given once, in either order:
+//
+//	g.Count(dsl.Named("count-words"), dsl.Materialized[string, int64]{Name: "counts"})
+//
+// As in Kafka Streams, Named never names the store: a Materialized without a Name
+// still gets a generated store name (see the package documentation, "Names").
+//
+// Go cannot check a Materialized's type arguments here, since no interface that Named
+// satisfies can mention them, so a Materialized of other types than the table's is a
+// Build error wrapping ErrInvalidOption.
+type TableOption interface{ tableOption() }
+
+func (Named) tableOption()              {}
+func (Materialized[K, V]) tableOption() {}
+
+// tableOptions is what an operator returning a table was given.
+type tableOptions[K, V any] struct {
+	named string
+	m     Materialized[K, V]
+	// materialized is set when a Materialized was given, even an empty one.
+	materialized bool
+}
+
+// tableOpts sorts the options of op, recording an error for a repeated option or a
+// Materialized of other types than K and V.
+func tableOpts[K, V any](b *Builder, op string, opts []TableOption) tableOptions[K, V] {
+	var o tableOptions[K, V]
+	var namedSeen bool
+	for _, opt := range opts {
+		switch opt := opt.(type) {
+		case Named:
+			if namedSeen {
+				b.fail(fmt.Errorf("%w: %s takes at most one Named", ErrInvalidOption, op))
+			}
+			o.named, namedSeen = string(opt), true
+		case Materialized[K, V]:
+			if o.materialized {
+				b.fail(fmt.Errorf("%w: %s takes at most one Materialized", ErrInvalidOption, op))
+			}
+			o.m, o.materialized = opt, true
+		default:
+			b.fail(fmt.Errorf("%w: %s takes options Named and %T, not %T", ErrInvalidOption, op, Materialized[K, V]{}, opt))
+		}
+	}
+	return o
+}
 
 // Consumed says how a source topic is read.
 type Consumed[K, V any] struct {

@@ -20,7 +20,7 @@ type Table[K, V any] struct {
 
 // StoreName returns the name of the store holding the table, which interactive queries
 // and the test driver read, or "" for a table computed on the fly from its inputs (a
-// filter or a mapping of another table, or a join without Materialized).
+// filter or a mapping of another table, or a join, without Materialized).
 func (t Table[K, V]) StoreName() string { return t.store }
 
 // Table reads topic as a table: each record is the key's new value, and a record with
@@ -48,14 +48,23 @@ func (b *Builder) Table[K, V any](topic string, c Consumed[K, V], opts ...Materi
 
 // ToTable reads the stream as a table's changelog: each record is its key's new value.
 // The table is kept in a store named by Materialized or else
-// "KSTREAM-TOTABLE-STATE-STORE-0000000000". A stream whose keys changed is repartitioned
-// first. Stream values are never null, so this table only grows or updates; for
-// deletes, read the topic with Builder.Table.
-func (s Stream[K, V]) ToTable(opts ...Materialized[K, V]) Table[K, V] {
-	m := option(s.b, "ToTable", opts)
-	name := s.b.processorName("", "KSTREAM-TOTABLE")
+// "KSTREAM-TOTABLE-STATE-STORE-0000000000". Stream values are never null, so this table
+// only grows or updates; for deletes, read the topic with Builder.Table.
+//
+// Options are a Named and a Materialized[K, V] (see [TableOption]). A stream whose keys
+// changed is repartitioned first, as in Kafka Streams through a topic named after the
+// Named when given; without one, after the store (where Kafka Streams uses the
+// generated processor name).
+func (s Stream[K, V]) ToTable(opts ...TableOption) Table[K, V] {
+	o := tableOpts[K, V](s.b, "ToTable", opts)
+	m := o.m
+	name := s.b.processorName(o.named, "KSTREAM-TOTABLE")
 	store := s.b.storeName(m.Name, "KSTREAM-TOTABLE")
-	s = grouped(s, Grouped[K, V]{Keys: m.Keys, Values: m.Values}, store)
+	base := store
+	if o.named != "" {
+		base = o.named
+	}
+	s = grouped(s, Grouped[K, V]{Keys: m.Keys, Values: m.Values}, base)
 	addProcessor(s.b, name, storeSupplier(store, func(w *tableWriter[K, V], r runtime.Record[K, V]) error {
 		old, _, err := w.get(r.Key)
 		if err != nil {
@@ -71,62 +80,79 @@ func (s Stream[K, V]) ToTable(opts ...Materialized[K, V]) Table[K, V] {
 // deleted from the result, so downstream sees the delete of a value that stops
 // qualifying. pred must be a pure function of its arguments: it is applied again to
 // old values and on lookups.
-func (t Table[K, V]) Filter(pred func(K, V) bool, opts ...Named) Table[K, V] {
-	return t.filter(pred, true, t.b.named("Filter", opts))
+//
+// Options are a Named and a Materialized[K, V] (see [TableOption]). Without a
+// Materialized the result is a view, computed from t on lookups and with no store of
+// its own; with one it is kept in its own store (queryable, cached and logged as the
+// Materialized says), named by it or else "KTABLE-FILTER-STATE-STORE-<n>".
+func (t Table[K, V]) Filter(pred func(K, V) bool, opts ...TableOption) Table[K, V] {
+	return t.filter(pred, true, "Filter", opts)
 }
 
 // FilterNot is Filter with pred negated.
-func (t Table[K, V]) FilterNot(pred func(K, V) bool, opts ...Named) Table[K, V] {
-	return t.filter(pred, false, t.b.named("FilterNot", opts))
+func (t Table[K, V]) FilterNot(pred func(K, V) bool, opts ...TableOption) Table[K, V] {
+	return t.filter(pred, false, "FilterNot", opts)
 }
 
-func (t Table[K, V]) filter(pred func(K, V) bool, keep bool, explicit string) Table[K, V] {
-	name := t.b.processorName(explicit, "KTABLE-FILTER")
-	apply := func(k K, v *V) *V {
+func (t Table[K, V]) filter(pred func(K, V) bool, keep bool, op string, opts []TableOption) Table[K, V] {
+	return derive(t, "KTABLE-FILTER", tableOpts[K, V](t.b, op, opts), t.values, func(k K, v *V) *V {
 		if v != nil && pred(k, *v) == keep {
 			return v
 		}
 		return nil
-	}
-	addProcessor(t.b, name, stateless(func(ctx runtime.ProcessorContext[K, change[V]], r runtime.Record[K, change[V]]) error {
-		c := change[V]{old: apply(r.Key, r.Value.old), new: apply(r.Key, r.Value.new)}
-		if c.old == nil && c.new == nil {
-			return nil // not in the result before or after
-		}
-		return ctx.Forward(runtime.WithValue(r, c))
-	}), t.node)
-	parent := t.get
-	return Table[K, V]{b: t.b, node: name, keys: t.keys, values: t.values, get: getter[K, V]{
-		stores: parent.stores,
-		open: func(ctx storeContext) (lookup[K, V], error) {
-			get, err := parent.open(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return func(k K) (*V, int64, error) {
-				v, ts, err := get(k)
-				return apply(k, v), ts, err
-			}, nil
-		},
-	}}
+	})
 }
 
 // MapValues maps each value with f, keeping keys. f must be a pure function: it is
 // applied again to old values and on lookups.
-func (t Table[K, V]) MapValues[V2 any](f func(V) V2, opts ...Named) Table[K, V2] {
-	name := t.b.processorName(t.b.named("MapValues", opts), "KTABLE-MAPVALUES")
-	apply := func(v *V) *V2 {
+//
+// Options are a Named and a Materialized[K, V2] (see [TableOption]). Without a
+// Materialized the result is a view, computed from t on lookups; with one it is kept
+// in its own store, named by it or else "KTABLE-MAPVALUES-STATE-STORE-<n>", whose value
+// serde Materialized.Values gives unless V2 is V's type.
+func (t Table[K, V]) MapValues[V2 any](f func(V) V2, opts ...TableOption) Table[K, V2] {
+	return derive(t, "KTABLE-MAPVALUES", tableOpts[K, V2](t.b, "MapValues", opts), carry[V2](t.values), func(_ K, v *V) *V2 {
 		if v == nil {
 			return nil
 		}
 		v2 := f(*v)
 		return &v2
+	})
+}
+
+// derive adds the node of a table whose rows are apply of t's rows, nil for a row
+// that is not in the result: Kafka Streams' KTableFilter and KTableMapValues. Each
+// update of t becomes the update of the result, unless the key is in the result
+// neither before nor after. Given a Materialized, the node keeps the result in a store
+// that later lookups read; else lookups apply apply to t's.
+func derive[K, V, V2 any](t Table[K, V], kind string, o tableOptions[K, V2], values serde.Serde[V2], apply func(K, *V) *V2) Table[K, V2] {
+	b := t.b
+	name := b.processorName(o.named, kind)
+	changeOf := func(r runtime.Record[K, change[V]]) (runtime.Record[K, change[V2]], bool) {
+		c := change[V2]{old: apply(r.Key, r.Value.old), new: apply(r.Key, r.Value.new)}
+		return runtime.WithValue(r, c), c.old != nil || c.new != nil
 	}
-	addProcessor(t.b, name, stateless(func(ctx runtime.ProcessorContext[K, change[V2]], r runtime.Record[K, change[V]]) error {
-		return ctx.Forward(runtime.WithValue(r, change[V2]{old: apply(r.Value.old), new: apply(r.Value.new)}))
+	out := Table[K, V2]{b: b, node: name, keys: t.keys, values: values}
+	if o.materialized {
+		out.store = b.storeName(o.m.Name, kind)
+		addProcessor(b, name, storeSupplier(out.store, func(w *tableWriter[K, V2], r runtime.Record[K, change[V]]) error {
+			if c, ok := changeOf(r); ok {
+				return w.write(c)
+			}
+			return nil
+		}), t.node)
+		out.keys, out.values = addTableStore(b, out.store, o.m, out.keys, out.values, name)
+		out.get = storeGetter[K, V2](out.store)
+		return out
+	}
+	addProcessor(b, name, stateless(func(ctx runtime.ProcessorContext[K, change[V2]], r runtime.Record[K, change[V]]) error {
+		if c, ok := changeOf(r); ok {
+			return ctx.Forward(c)
+		}
+		return nil
 	}), t.node)
 	parent := t.get
-	return Table[K, V2]{b: t.b, node: name, keys: t.keys, values: carry[V2](t.values), get: getter[K, V2]{
+	out.get = getter[K, V2]{
 		stores: parent.stores,
 		open: func(ctx storeContext) (lookup[K, V2], error) {
 			get, err := parent.open(ctx)
@@ -135,10 +161,11 @@ func (t Table[K, V]) MapValues[V2 any](f func(V) V2, opts ...Named) Table[K, V2]
 			}
 			return func(k K) (*V2, int64, error) {
 				v, ts, err := get(k)
-				return apply(v), ts, err
+				return apply(k, v), ts, err
 			}, nil
 		},
-	}}
+	}
+	return out
 }
 
 // ToStream returns the table's updates as a stream of its new values. A delete is a

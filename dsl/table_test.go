@@ -1,6 +1,7 @@
 package dsl_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,6 +83,75 @@ func TestTableMapValues(t *testing.T) {
 	r.put(t, "a", ptr("abc"))
 	r.put(t, "a", nil)
 	expectNullable(t, r.out, kv[string, *int64]{Key: "a", Value: ptr[int64](3)}, kv[string, *int64]{Key: "a"})
+}
+
+// TestTableFilterMapValuesMaterialized checks KTable#filter(Predicate, Materialized)
+// and KTable#mapValues(ValueMapper, Materialized): the result is kept in a store of its
+// own, queryable under the Materialized name and logged as Materialized says, holding
+// exactly the rows of the result; later lookups (here a join) read that store instead
+// of recomputing from the parent; and without Materialized the result stays a view
+// with no store.
+func TestTableFilterMapValuesMaterialized(t *testing.T) {
+	b := dsl.NewBuilder()
+	src := b.Table("t", strs, dsl.Materialized[string, string]{Name: "source"})
+	long := src.Filter(func(_, v string) bool { return len(v) > 1 }, dsl.Named("long"), dsl.Materialized[string, string]{Name: "long-values"})
+	lengths := long.MapValues(func(v string) int64 { return int64(len(v)) },
+		dsl.Materialized[string, int64]{Name: "lengths", Values: i64, LoggingDisabled: true, InMemory: true})
+	lengths.ToStream().To("out")
+	b.Table("u", strs).Join(long, func(u, l string) string { return u + "/" + l }, dsl.Named("j")).ToStream().To("joined")
+	view := src.FilterNot(func(_, v string) bool { return v == "" }).MapValues(strings.ToUpper)
+	if long.StoreName() != "long-values" || lengths.StoreName() != "lengths" || view.StoreName() != "" {
+		t.Fatalf("store names %q %q %q, want long-values, lengths and none", long.StoreName(), lengths.StoreName(), view.StoreName())
+	}
+	top := mustBuild(t, b)
+	want := []string{"app-long-values-changelog", "app-source-changelog", "app-u-STATE-STORE-0000000000-changelog",
+		"lengths", "long-values", "source", "u-STATE-STORE-0000000000"}
+	if got := stateNames(t, top); !slices.Equal(got, want) {
+		t.Fatalf("state names %q, want %q", got, want)
+	}
+	if got := processors(top)["j-join-this"]; !slices.Equal(got, []string{"long-values"}) {
+		t.Errorf("join looks the filter up in %q, want its own store long-values", got)
+	}
+
+	d := newDriver(t, b, testdriver.Config{})
+	out := output(t, d, "out", str, serde.Nullable(i64))
+	joined := output(t, d, "joined", str, serde.Nullable(str))
+	in := input(t, d, "t", str, serde.Nullable(str))
+	for _, u := range []kv[string, *string]{{Key: "a", Value: ptr("long")}, {Key: "b", Value: ptr("s")}, {Key: "a", Value: ptr("x")}, {Key: "c", Value: ptr("okay")}} {
+		if err := in.PipeInput(u.Key, u.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b never qualifies: nothing; a stops qualifying: a delete.
+	expectNullable(t, out, kv[string, *int64]{Key: "a", Value: ptr[int64](4)}, kv[string, *int64]{Key: "a"}, kv[string, *int64]{Key: "c", Value: ptr[int64](4)})
+	pipe(t, input(t, d, "u", str, str), kv[string, string]{Key: "a", Value: "U"}, kv[string, string]{Key: "c", Value: "U"})
+	expectNullable(t, joined, kv[string, *string]{Key: "c", Value: ptr("U/okay")})
+
+	longStore, err := d.ReadKeyValueStore[string, serde.ValueAndTimestamp[string]]("long-values")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lengthStore, err := d.ReadKeyValueStore[string, serde.ValueAndTimestamp[int64]]("lengths")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		l, lFound, err := longStore.Get(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, nFound, err := lengthStore.Get(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == "c" {
+			if !lFound || l.Value != "okay" || !nFound || n.Value != 4 {
+				t.Errorf("c: long-values %v %v, lengths %v %v; want okay and 4", l, lFound, n, nFound)
+			}
+		} else if lFound || nFound {
+			t.Errorf("%s not in the result but stored: long-values %v, lengths %v", k, lFound, nFound)
+		}
+	}
 }
 
 // TestTableGroupByAggregate checks KGroupedTable#aggregate: an update subtracts the old
@@ -182,22 +252,22 @@ func TestTableJoins(t *testing.T) {
 	}
 	cases := []struct {
 		rule  string
-		build func(l, r dsl.Table[string, string], m ...dsl.Materialized[string, string]) dsl.Table[string, string]
+		build func(l, r dsl.Table[string, string], m ...dsl.TableOption) dsl.Table[string, string]
 		want  []kv[string, *string]
 	}{
 		{"inner join emits when both sides have the key and deletes when one leaves",
-			func(l, r dsl.Table[string, string], m ...dsl.Materialized[string, string]) dsl.Table[string, string] {
+			func(l, r dsl.Table[string, string], m ...dsl.TableOption) dsl.Table[string, string] {
 				return l.Join(r, join, m...)
 			},
 			[]kv[string, *string]{{Key: "k", Value: ptr("L1/R1")}, {Key: "k", Value: ptr("L2/R1")}, {Key: "k"}}},
 		{"left join emits for every left row, with the right value when there is one",
-			func(l, r dsl.Table[string, string], m ...dsl.Materialized[string, string]) dsl.Table[string, string] {
+			func(l, r dsl.Table[string, string], m ...dsl.TableOption) dsl.Table[string, string] {
 				return l.LeftJoin(r, func(l string, r *string) string { return l + "/" + or(r) }, m...)
 			},
 			[]kv[string, *string]{{Key: "k", Value: ptr("L1/-")}, {Key: "k", Value: ptr("L1/R1")}, {Key: "k", Value: ptr("L2/R1")},
 				{Key: "k", Value: ptr("L2/-")}, {Key: "k"}}},
 		{"outer join emits for a row on either side",
-			func(l, r dsl.Table[string, string], m ...dsl.Materialized[string, string]) dsl.Table[string, string] {
+			func(l, r dsl.Table[string, string], m ...dsl.TableOption) dsl.Table[string, string] {
 				return l.OuterJoin(r, func(l, r *string) string { return or(l) + "/" + or(r) }, m...)
 			},
 			[]kv[string, *string]{{Key: "k", Value: ptr("L1/-")}, {Key: "k", Value: ptr("L1/R1")}, {Key: "k", Value: ptr("L2/R1")},
@@ -212,7 +282,7 @@ func TestTableJoins(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				b := dsl.NewBuilder()
 				l, r := b.Table("left", strs), b.Table("right", strs)
-				var m []dsl.Materialized[string, string]
+				var m []dsl.TableOption
 				if materialized {
 					m = append(m, dsl.Materialized[string, string]{Name: "joined"})
 				}
