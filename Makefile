@@ -31,5 +31,9 @@ lint:
 bench:
 	$(GO) run ./internal/benchreport -out BENCHMARKS.md
 
+# A word count and a page-view count on a broker started in-process; exits when done.
+demo:
+	$(GO) run ./cmd/eddy demo
+
 clean:
 	rm -rf bin

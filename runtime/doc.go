@@ -42,4 +42,31 @@
 // counts the record. Commit flushes the stores' caches, whose flush listeners forward
 // downstream (this is how cached aggregations emit), commits the stores with the
 // changelog offsets they reflect, and returns the next input offsets to commit.
+//
+// # The application
+//
+// New and App.Run run a topology on Kafka-protocol brokers, talking to them only with
+// franz-go. At start Run checks that the source topics exist (ErrMissingSourceTopics)
+// and that the sources of each sub-topology have equal partition counts
+// (ErrCopartitioning), sizes tasks and repartition topics with PlanPartitions (as the
+// test driver does), and creates the internal topics: changelogs compacted, with one
+// partition per task, and repartition topics.
+//
+// Each of Config.Threads stream threads is a consumer group member (the group is the
+// application ID) with a group balancer that assigns tasks, not partitions: a task's
+// co-partitioned source partitions go to one member, tasks stay where they were across
+// rebalances, then go where their state is on disk, and members get balanced task
+// counts, per sub-topology where possible. The protocol is eager, and a thread keeps a
+// revoked task's state open until the assignment says whether it comes back. A thread
+// polls, queues records in their tasks, processes them, fires wall-clock punctuators,
+// pauses partitions whose queue is full, and every CommitInterval commits its tasks
+// (stores flush and send their changelog records), flushes its producer, commits the
+// input offsets and writes each task's checkpoint file: at least once.
+//
+// State lives under StateDir/<application-id>, locked by one instance
+// (ErrStateDirLocked): persistent stores in Badger under <task>/<store>, with a
+// .checkpoint file per task. A task's stores are restored from their changelogs
+// before it runs, from the offset the engine last committed (atomically with the
+// state) to the end, in batches, reported to Config.RestoreListener. App.State and
+// Config.StateListener follow the instance through its AppStates.
 package runtime

@@ -41,6 +41,17 @@ func (t *Task) ShouldPause(tp TopicPartition) bool {
 	return t.Buffered(tp) >= t.cfg.MaxBufferedPerPartition
 }
 
+// ClearBuffered drops every queued record. The application calls it when a rebalance
+// takes the task's partitions away for a while: it fetches them again from the
+// committed offsets, which the dropped records lie after.
+func (t *Task) ClearBuffered() {
+	for _, q := range t.queues {
+		for q.len() > 0 {
+			q.pop()
+		}
+	}
+}
+
 // Metrics returns the task's counters.
 func (t *Task) Metrics() TaskMetrics {
 	c := &t.counters

@@ -1,5 +1,5 @@
 // Command eddy is eddy's command line. `eddy broker` runs the bundled Kafka-protocol
-// broker as a server.
+// broker as a server; `eddy demo` runs a word count on one started in-process.
 package main
 
 import (
@@ -29,6 +29,6 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(newBrokerCmd(runBroker))
+	root.AddCommand(newBrokerCmd(runBroker), newDemoCmd())
 	return root
 }

@@ -63,12 +63,11 @@ func New(top *runtime.Topology, cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	d := &Driver{
-		top:           top,
-		cfg:           cfg,
-		now:           cfg.InitialWallClock.UnixMilli(),
-		topics:        map[string]*topic{},
-		subPartitions: map[int]int32{},
-		bySub:         map[int][]*driverTask{},
+		top:    top,
+		cfg:    cfg,
+		now:    cfg.InitialWallClock.UnixMilli(),
+		topics: map[string]*topic{},
+		bySub:  map[int][]*driverTask{},
 	}
 	for _, st := range top.Describe().Subtopologies {
 		for _, n := range st.Nodes {
@@ -90,55 +89,15 @@ func New(top *runtime.Topology, cfg Config) (*Driver, error) {
 	return d, nil
 }
 
-// planTopics sizes every topic the way the runtime creates them: a sub-topology has
-// as many tasks as its largest source topic has partitions, and a repartition topic
-// without an explicit count takes the task count of the sub-topology writing it.
-// Counts flow down chains of repartition topics, so this repeats until nothing moves.
+// planTopics sizes every topic the way the runtime creates them
+// (runtime.PlanPartitions) and records who reads the topics.
 func (d *Driver) planTopics(subs []runtime.Subtopology, reps []runtime.RepartitionTopicInfo) {
-	repCount := map[string]int32{}
+	plan := runtime.PlanPartitions(subs, reps, d.externalPartitions)
+	d.subPartitions = plan.Tasks
 	for _, r := range reps {
-		repCount[r.Topic] = r.Partitions
-	}
-	for changed := true; changed; {
-		changed = false
-		for _, st := range subs {
-			n := int32(0)
-			for _, name := range st.SourceTopics {
-				c, internal := repCount[name]
-				if !internal {
-					c = d.externalPartitions(name)
-				}
-				n = max(n, c)
-			}
-			if n > d.subPartitions[st.ID] {
-				d.subPartitions[st.ID], changed = n, true
-			}
-		}
-		for _, r := range reps {
-			if r.Partitions == 0 && r.WriterSubtopology >= 0 && d.subPartitions[r.WriterSubtopology] > repCount[r.Topic] {
-				repCount[r.Topic], changed = d.subPartitions[r.WriterSubtopology], true
-			}
-		}
-	}
-	// A repartition topic whose writer is unknown (a sink choosing topics per record)
-	// or sized by a cycle gets the largest task count, at least one.
-	widest := int32(1)
-	for _, n := range d.subPartitions {
-		widest = max(widest, n)
-	}
-	for _, r := range reps {
-		if repCount[r.Topic] == 0 {
-			repCount[r.Topic] = widest
-		}
-		d.topics[r.Topic] = newTopic(r.Topic, repCount[r.Topic])
+		d.topics[r.Topic] = newTopic(r.Topic, plan.Repartitions[r.Topic])
 	}
 	for _, st := range subs {
-		if d.subPartitions[st.ID] == 0 {
-			d.subPartitions[st.ID] = 1
-			for _, name := range st.SourceTopics {
-				d.subPartitions[st.ID] = max(d.subPartitions[st.ID], d.topicFor(name).partitions)
-			}
-		}
 		for _, name := range st.SourceTopics {
 			d.topicFor(name).reader = st.ID
 		}

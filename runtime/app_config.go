@@ -1,0 +1,197 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddy-io/eddy/state"
+)
+
+// Errors of the application runtime that callers branch on.
+var (
+	// ErrMissingSourceTopics reports source topics that do not exist on the broker; the
+	// error names them. The application does not create its input.
+	ErrMissingSourceTopics = errors.New("runtime: missing source topics")
+	// ErrCopartitioning reports source topics of one sub-topology whose partition
+	// counts differ, so their partitions cannot be joined task by task.
+	ErrCopartitioning = errors.New("runtime: co-partitioned topics have different partition counts")
+	// ErrInternalTopic reports an existing internal topic (changelog or repartition)
+	// whose partition count is not the one the topology needs.
+	ErrInternalTopic = errors.New("runtime: internal topic has the wrong partition count")
+	// ErrStateDirLocked reports a state directory that another application instance
+	// holds.
+	ErrStateDirLocked = errors.New("runtime: state directory is locked by another instance")
+	// ErrNotSupported reports a configuration or topology the runtime cannot run yet.
+	ErrNotSupported = errors.New("runtime: not supported yet")
+	// ErrAppClosed is returned by Run on an application that was closed.
+	ErrAppClosed = errors.New("runtime: application closed")
+)
+
+// ProcessingGuarantee is the delivery guarantee of an application.
+type ProcessingGuarantee int
+
+const (
+	// AtLeastOnce commits input offsets after the output and changelog writes they
+	// caused are acknowledged: a crash may process records again, never loses them.
+	AtLeastOnce ProcessingGuarantee = iota
+	// ExactlyOnce would commit output, changelogs and offsets in one transaction; not
+	// supported yet.
+	ExactlyOnce
+)
+
+// ProductionErrorHandler decides what to do with a record the broker refused after the
+// producer's retries: ActionFail stops the application, ActionContinue drops the
+// record, logs and counts it.
+type ProductionErrorHandler func(r ProducedRecord, err error) ErrorAction
+
+// RestoreListener is told about the restoration of each store from its changelog.
+// Calls come from the stream thread restoring the task and must return quickly.
+type RestoreListener interface {
+	// OnRestoreStart is called before restoring changelog from offset start up to end
+	// (exclusive).
+	OnRestoreStart(changelog TopicPartition, store string, start, end int64)
+	// OnBatchRestored is called after each batch of n records, the last at offset
+	// lastOffset, was applied.
+	OnBatchRestored(changelog TopicPartition, store string, lastOffset int64, n int)
+	// OnRestoreEnd is called when the store caught up, with the total records applied.
+	OnRestoreEnd(changelog TopicPartition, store string, total int64)
+}
+
+// Config configures an application. Zero fields take the defaults documented on them;
+// ApplicationID and BootstrapServers are required.
+type Config struct {
+	// ApplicationID names the application: it is the consumer group ID, prefixes the
+	// internal topics and names the state directory. Required.
+	ApplicationID string
+	// BootstrapServers are the brokers to connect to, host:port. Required.
+	BootstrapServers []string
+	// StateDir holds the application's local state under StateDir/<ApplicationID>,
+	// locked by one instance at a time. Default: <os.TempDir()>/eddy-streams.
+	StateDir string
+	// Threads is the number of stream threads, each with its own consumer group
+	// member, producer and tasks. Default 1.
+	Threads int
+	// CommitInterval is how often each thread flushes its stores and output and
+	// commits its input offsets. Default 30s, as Kafka Streams for at-least-once.
+	CommitInterval time.Duration
+	// ProcessingGuarantee is AtLeastOnce (default); ExactlyOnce is not supported yet.
+	ProcessingGuarantee ProcessingGuarantee
+	// StandbyReplicas would keep warm copies of each task's state on other instances;
+	// only 0 is supported yet.
+	StandbyReplicas int
+	// OffsetReset says where partitions without a committed offset start:
+	// OffsetResetEarliest (the default, as in Kafka Streams) or OffsetResetLatest.
+	// Repartition topics always start at the earliest offset.
+	OffsetReset OffsetReset
+	// MaxTaskIdle is how long a task waits for data on an empty input partition before
+	// processing the others (Kafka's max.task.idle.ms). Default 0: never wait.
+	MaxTaskIdle time.Duration
+	// MaxBufferedPerPartition is how many records a task queues per input partition
+	// before the thread pauses fetching it. Default 1000.
+	MaxBufferedPerPartition int
+	// ReplicationFactor of the internal topics the application creates; default -1,
+	// the broker's default.
+	ReplicationFactor int16
+	// OnDeserializationError handles records the source serdes cannot decode; nil is
+	// FailOnError, ContinueOnError skips and counts them.
+	OnDeserializationError ErrorHandler
+	// OnProcessingError handles errors returned by processors and punctuators; nil is
+	// FailOnError.
+	OnProcessingError ErrorHandler
+	// OnProductionError handles records the broker refused; nil fails the application.
+	OnProductionError ProductionErrorHandler
+	// RestoreListener, if set, is told about every store restoration.
+	RestoreListener RestoreListener
+	// StateListener, if set, is called on every change of the instance's AppState,
+	// in order, from the goroutine causing it; it must return quickly and must not
+	// call the App's methods.
+	StateListener func(old, new AppState)
+	// ClientOptions are passed to every franz-go client the application creates, after
+	// its own options: TLS (kgo.DialTLSConfig), SASL (kgo.SASL), client ID and so on.
+	// Options that change group or offset handling break the runtime.
+	ClientOptions []kgo.Opt
+	// Badger tunes the engines of persistent stores; zero fields take the defaults of
+	// state.DefaultBadgerOptions.
+	Badger state.BadgerOptions
+	// Logger receives the application's logs; nil discards them.
+	Logger *slog.Logger
+	// ApplicationServer is the host:port this instance would advertise for
+	// interactive queries; it is carried in the group metadata but not served yet.
+	ApplicationServer string
+}
+
+// DefaultCommitInterval is the commit interval of an at-least-once application.
+const DefaultCommitInterval = 30 * time.Second
+
+// withDefaults checks c and fills in its defaults.
+func (c Config) withDefaults() (Config, error) {
+	if c.ApplicationID == "" {
+		return c, errors.New("runtime: Config.ApplicationID is required")
+	}
+	if err := checkAppID(c.ApplicationID); err != nil {
+		return c, err
+	}
+	if len(c.BootstrapServers) == 0 {
+		return c, errors.New("runtime: Config.BootstrapServers is required")
+	}
+	if c.ProcessingGuarantee == ExactlyOnce {
+		return c, fmt.Errorf("%w: exactly-once processing", ErrNotSupported)
+	}
+	if c.ProcessingGuarantee != AtLeastOnce {
+		return c, fmt.Errorf("runtime: unknown processing guarantee %d", c.ProcessingGuarantee)
+	}
+	if c.StandbyReplicas < 0 {
+		return c, fmt.Errorf("runtime: negative StandbyReplicas %d", c.StandbyReplicas)
+	}
+	if c.StandbyReplicas > 0 {
+		return c, fmt.Errorf("%w: standby replicas", ErrNotSupported)
+	}
+	if c.Threads < 0 || c.CommitInterval < 0 || c.MaxTaskIdle < 0 || c.MaxBufferedPerPartition < 0 {
+		return c, errors.New("runtime: Threads, CommitInterval, MaxTaskIdle and MaxBufferedPerPartition must not be negative")
+	}
+	if c.Threads == 0 {
+		c.Threads = 1
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = DefaultCommitInterval
+	}
+	if c.OffsetReset == OffsetResetDefault {
+		c.OffsetReset = OffsetResetEarliest
+	}
+	if c.MaxBufferedPerPartition == 0 {
+		c.MaxBufferedPerPartition = 1000
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = -1
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(os.TempDir(), "eddy-streams")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.OnDeserializationError == nil {
+		c.OnDeserializationError = FailOnError
+	}
+	if c.OnProcessingError == nil {
+		c.OnProcessingError = FailOnError
+	}
+	if c.OnProductionError == nil {
+		c.OnProductionError = func(ProducedRecord, error) ErrorAction { return ActionFail }
+	}
+	return c, nil
+}
+
+// checkAppID refuses an application ID that cannot be one path element.
+func checkAppID(appID string) error {
+	if appID == "." || appID == ".." || filepath.Base(appID) != appID {
+		return fmt.Errorf("runtime: application ID %q cannot name a directory", appID)
+	}
+	return nil
+}

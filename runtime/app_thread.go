@@ -1,0 +1,546 @@
+package runtime
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-io/eddy/state"
+)
+
+// maxPollRecords bounds the records one poll hands a thread.
+const maxPollRecords = 5000
+
+// maxPollWait is the longest a thread waits in a poll, so wall-clock punctuators and
+// commits stay on time when no record arrives.
+const maxPollWait = 100 * time.Millisecond
+
+// thread is one stream thread: a consumer group member with its own kgo client (which
+// also produces), running the tasks the group balancer gave it.
+//
+// Rebalances are eager and blocked while the thread works on a poll
+// (BlockRebalanceOnPoll), so the group callbacks, which run on the client's goroutine,
+// never overlap the loop's work; mu still orders them for the memory model. A revoke
+// commits the tasks and suspends them, keeping their state open; the next assignment
+// resumes the ones that come back and closes the others.
+type thread struct {
+	app  *App
+	name string
+	log  *slog.Logger
+	cl   *kgo.Client
+	prod *producer
+	rest *restorer
+	ctx  context.Context // stops the loop and restores
+	io   context.Context // bounds commits and flushes, outliving ctx until Close gives up
+
+	mu         sync.Mutex
+	tasks      map[TaskID]*appTask
+	byTP       map[TopicPartition]*appTask
+	suspended  map[TaskID]*appTask
+	pending    map[TaskID][]TopicPartition // assigned, task not created yet
+	held       map[TopicPartition][]ConsumedRecord
+	paused     map[TopicPartition]bool
+	lastCommit time.Time
+}
+
+// appTask is a running task with the changelog offsets its state reflects, which its
+// checkpoint file records, and the offsets last written there.
+type appTask struct {
+	task       *Task
+	changelogs map[string]int64
+	checkpoint map[string]int64
+}
+
+func newThread(app *App, name string, ctx, io context.Context, base []kgo.Opt, adm *kadm.Client) (*thread, error) {
+	t := &thread{
+		lastCommit: time.Now(),
+		app:        app,
+		name:       name,
+		log:        app.cfg.Logger.With("thread", name),
+		ctx:        ctx,
+		io:         io,
+		tasks:      map[TaskID]*appTask{},
+		byTP:       map[TopicPartition]*appTask{},
+		suspended:  map[TaskID]*appTask{},
+		pending:    map[TaskID][]TopicPartition{},
+		held:       map[TopicPartition][]ConsumedRecord{},
+		paused:     map[TopicPartition]bool{},
+	}
+	reset := kgo.NewOffset().AtStart()
+	if app.cfg.OffsetReset == OffsetResetLatest {
+		reset = kgo.NewOffset().AtEnd()
+	}
+	bal := &taskBalancer{plan: app.plan, info: app.memberInfo}
+	opts := append(slices.Clone(base),
+		kgo.ConsumerGroup(app.cfg.ApplicationID),
+		kgo.ConsumeTopics(app.plan.sources...),
+		kgo.Balancers(bal),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(reset),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.OnPartitionsAssigned(t.onAssigned),
+		kgo.OnPartitionsRevoked(t.onRevoked),
+		kgo.OnPartitionsLost(t.onLost),
+		kgo.RecordPartitioner(taskPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: thread %s: %w", name, err)
+	}
+	t.cl = cl
+	t.prod = newProducer(io, cl, app.cfg.OnProductionError, t.log)
+	t.rest = &restorer{ctx: ctx, opts: base, adm: adm, listener: app.cfg.RestoreListener, log: t.log}
+	return t, nil
+}
+
+// run polls and processes until ctx ends (then commits, closes its tasks and leaves
+// the group) or a task fails (then closes its tasks without committing).
+func (t *thread) run() (err error) {
+	defer func() {
+		t.shutdown(err == nil)
+		t.cl.CloseAllowingRebalance()
+	}()
+	for t.ctx.Err() == nil {
+		pollCtx, cancel := context.WithTimeout(t.ctx, t.pollWait())
+		fetches := t.cl.PollRecords(pollCtx, maxPollRecords)
+		cancel()
+		err := t.iterate(fetches)
+		t.cl.AllowRebalance()
+		if err != nil {
+			if t.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				return nil // a restore cut short by shutdown
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// pollWait is how long the next poll may wait: until the next commit is due, at
+// most maxPollWait.
+func (t *thread) pollWait() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return max(min(maxPollWait, time.Until(t.lastCommit.Add(t.app.cfg.CommitInterval))), time.Millisecond)
+}
+
+// iterate does one round of work on what a poll returned.
+func (t *thread) iterate(fetches kgo.Fetches) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.createTasks(); err != nil {
+		return err
+	}
+	fetches.EachError(func(topic string, p int32, err error) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, kgo.ErrClientClosed) {
+			t.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		}
+	})
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) > 0 {
+			t.route(TopicPartition{Topic: p.Topic, Partition: p.Partition}, p.Records)
+		}
+	})
+	for _, id := range t.taskIDs() {
+		at := t.tasks[id]
+		for {
+			ok, err := at.task.Process()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+		}
+		if err := at.task.PunctuateWallClock(time.Now().UnixMilli()); err != nil {
+			return err
+		}
+	}
+	t.flowControl()
+	if err := t.prod.failed(); err != nil {
+		return err
+	}
+	if time.Since(t.lastCommit) >= t.app.cfg.CommitInterval {
+		return t.commit(t.taskIDs())
+	}
+	return nil
+}
+
+// route hands records to the task owning their partition, or holds them while that
+// task waits to be created.
+func (t *thread) route(tp TopicPartition, recs []*kgo.Record) {
+	batch := make([]ConsumedRecord, len(recs))
+	for i, r := range recs {
+		cr := ConsumedRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli()}
+		if len(r.Headers) > 0 {
+			cr.Headers = make([]Header, len(r.Headers))
+			for j, h := range r.Headers {
+				cr.Headers[j] = Header{Key: h.Key, Value: h.Value}
+			}
+		}
+		batch[i] = cr
+	}
+	if at := t.byTP[tp]; at != nil {
+		at.task.Add(batch)
+		return
+	}
+	if _, ok := t.pending[t.taskOf(tp)]; ok {
+		t.held[tp] = append(t.held[tp], batch...)
+		return
+	}
+	t.log.Warn("dropping records of a partition this thread does not own", "partition", tp.String(), "records", len(batch))
+}
+
+// taskOf returns the task reading tp.
+func (t *thread) taskOf(tp TopicPartition) TaskID {
+	return TaskID{Subtopology: t.app.plan.readers[tp.Topic], Partition: tp.Partition}
+}
+
+// taskIDs returns the running tasks in ID order.
+func (t *thread) taskIDs() []TaskID {
+	return slices.SortedFunc(maps.Keys(t.tasks), compareTaskIDs)
+}
+
+// flowControl pauses partitions whose queue (or hold) is full and resumes them once
+// half drained, so memory stays bounded when a task cannot keep up or waits.
+func (t *thread) flowControl() {
+	limit := t.app.cfg.MaxBufferedPerPartition
+	buffered := func(tp TopicPartition) int {
+		if at := t.byTP[tp]; at != nil {
+			return at.task.Buffered(tp)
+		}
+		return len(t.held[tp])
+	}
+	pause, resume := map[string][]int32{}, map[string][]int32{}
+	check := func(tp TopicPartition) {
+		n := buffered(tp)
+		switch {
+		case !t.paused[tp] && n >= limit:
+			t.paused[tp] = true
+			pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
+		case t.paused[tp] && n < limit/2:
+			delete(t.paused, tp)
+			resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+		}
+	}
+	for tp := range t.byTP {
+		check(tp)
+	}
+	for tp := range t.held {
+		check(tp)
+	}
+	if len(pause) > 0 {
+		t.cl.PauseFetchPartitions(pause)
+	}
+	if len(resume) > 0 {
+		t.cl.ResumeFetchPartitions(resume)
+	}
+}
+
+// createTasks starts the tasks of the last assignment: suspended ones resume, the
+// others are created and restored. Suspended tasks not assigned again are closed
+// first, which frees their stores for other threads of this instance. A store still
+// open in another thread (which has not yet closed its suspended copy) keeps its task
+// pending until a later round.
+func (t *thread) createTasks() error {
+	if len(t.pending) == 0 && len(t.suspended) == 0 {
+		return nil
+	}
+	for id, at := range t.suspended {
+		if _, ok := t.pending[id]; !ok {
+			delete(t.suspended, id)
+			if err := at.task.Close(); err != nil {
+				t.log.Warn("closing a task that moved away", "task", id.String(), "err", err)
+			}
+		}
+	}
+	for _, id := range slices.SortedFunc(maps.Keys(t.pending), compareTaskIDs) {
+		parts := t.pending[id]
+		at := t.suspended[id]
+		if at != nil && slices.Equal(at.task.Partitions(), parts) {
+			delete(t.suspended, id)
+		} else {
+			if at != nil {
+				delete(t.suspended, id)
+				if err := at.task.Close(); err != nil {
+					t.log.Warn("closing a task whose partitions changed", "task", id.String(), "err", err)
+				}
+			}
+			var err error
+			if at, err = t.newTask(id, parts); err != nil {
+				if errors.Is(err, errStoreBusy) {
+					t.log.Debug("task state still open in another thread; retrying", "task", id.String())
+					continue
+				}
+				return err
+			}
+		}
+		delete(t.pending, id)
+		t.tasks[id] = at
+		for _, tp := range parts {
+			t.byTP[tp] = at
+			if recs := t.held[tp]; len(recs) > 0 {
+				at.task.Add(recs)
+			}
+			delete(t.held, tp)
+		}
+	}
+	if len(t.pending) == 0 {
+		t.app.threadRebalancing(t.name, false)
+	}
+	return nil
+}
+
+// errStoreBusy marks a task that cannot be created yet because another thread of
+// this instance still holds one of its stores.
+var errStoreBusy = errors.New("runtime: task state in use by another thread")
+
+// newTask creates and restores task id over parts.
+func (t *thread) newTask(id TaskID, parts []TopicPartition) (*appTask, error) {
+	cfg := t.app.cfg
+	at := &appTask{changelogs: map[string]int64{}}
+	task, err := NewTask(t.app.top, TaskConfig{
+		ApplicationID:           cfg.ApplicationID,
+		ID:                      id,
+		Partitions:              parts,
+		Stores:                  t.app.persistent,
+		MemoryStores:            t.app.memory,
+		Output:                  t.prod,
+		PartitionCount:          t.app.counts.count,
+		MaxBufferedPerPartition: cfg.MaxBufferedPerPartition,
+		MaxTaskIdle:             cfg.MaxTaskIdle,
+		Logger:                  t.log,
+		OnDeserializationError:  cfg.OnDeserializationError,
+		OnProcessingError:       cfg.OnProcessingError,
+		Restore: func(store string, changelog TopicPartition, engine state.Engine) error {
+			next, err := t.rest.restore(store, changelog, engine)
+			if err != nil {
+				return err
+			}
+			at.changelogs[changelog.String()] = next
+			return nil
+		},
+	})
+	if err != nil {
+		if errors.Is(err, state.ErrInUse) {
+			return nil, fmt.Errorf("%w: %w", errStoreBusy, err)
+		}
+		return nil, err
+	}
+	at.task = task
+	t.log.Info("task started", "task", id.String())
+	return at, nil
+}
+
+// commit commits tasks: their stores flush (sending changelog records) and commit, the
+// producer flushes, then the input offsets are committed and the checkpoints written.
+// A commit the group refuses (a rebalance fenced this member) is logged, not fatal:
+// at least once, the records will be processed again.
+func (t *thread) commit(ids []TaskID) error {
+	t.lastCommit = time.Now()
+	if len(ids) == 0 {
+		return nil
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for _, id := range ids {
+		at := t.tasks[id]
+		offs, err := at.task.Commit()
+		if err != nil {
+			return err
+		}
+		for tp, off := range offs {
+			if offsets[tp.Topic] == nil {
+				offsets[tp.Topic] = map[int32]kgo.EpochOffset{}
+			}
+			offsets[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: off}
+		}
+	}
+	if err := t.prod.Flush(); err != nil {
+		return err
+	}
+	if len(offsets) > 0 {
+		var cerr error
+		t.cl.CommitOffsetsSync(t.io, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			cerr = err
+			if resp == nil {
+				return
+			}
+			for _, rt := range resp.Topics {
+				for _, rp := range rt.Partitions {
+					cerr = errors.Join(cerr, kerr.ErrorForCode(rp.ErrorCode))
+				}
+			}
+		})
+		if cerr != nil {
+			t.log.Warn("offset commit failed; records since the last commit will be processed again", "err", cerr)
+		}
+	}
+	for _, id := range ids {
+		at := t.tasks[id]
+		for name := range at.changelogs {
+			tp := t.changelogPartition(id, name)
+			if next, ok := t.prod.NextOffset(tp.Topic, tp.Partition); ok {
+				at.changelogs[name] = next
+			}
+		}
+		if len(at.changelogs) > 0 && !maps.Equal(at.changelogs, at.checkpoint) {
+			if err := t.app.dir.writeCheckpoint(id, at.changelogs); err != nil {
+				t.log.Warn("writing checkpoint", "task", id.String(), "err", err)
+				continue
+			}
+			at.checkpoint = maps.Clone(at.changelogs)
+		}
+	}
+	return nil
+}
+
+// changelogPartition finds the changelog partition named name ("topic-partition") of
+// task id.
+func (t *thread) changelogPartition(id TaskID, name string) TopicPartition {
+	for _, topic := range t.app.plan.subtopology(id.Subtopology).ChangelogTopics {
+		tp := TopicPartition{Topic: topic, Partition: id.Partition}
+		if tp.String() == name {
+			return tp
+		}
+	}
+	return TopicPartition{}
+}
+
+// onAssigned records the new assignment; the loop creates the tasks, since restoring
+// must not hold up the group's protocol.
+func (t *thread) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for topic, parts := range assigned {
+		for _, p := range parts {
+			tp := TopicPartition{Topic: topic, Partition: p}
+			id := t.taskOf(tp)
+			t.pending[id] = append(t.pending[id], tp)
+		}
+	}
+	for _, parts := range t.pending {
+		slices.SortFunc(parts, compareTopicPartitions)
+	}
+	t.log.Info("partitions assigned", "tasks", len(t.pending))
+	t.app.threadRebalancing(t.name, len(t.pending) > 0)
+}
+
+// onRevoked commits and suspends the tasks losing partitions (all of them, the
+// protocol being eager).
+func (t *thread) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.app.threadRebalancing(t.name, true)
+	affected := map[TaskID]bool{}
+	for topic, parts := range revoked {
+		for _, p := range parts {
+			tp := TopicPartition{Topic: topic, Partition: p}
+			if at := t.byTP[tp]; at != nil {
+				affected[at.task.ID()] = true
+			}
+			delete(t.pending, t.taskOf(tp))
+			delete(t.held, tp)
+		}
+	}
+	ids := slices.SortedFunc(maps.Keys(affected), compareTaskIDs)
+	err := t.commit(ids)
+	for _, id := range ids {
+		at := t.tasks[id]
+		t.removeTask(id)
+		if err != nil {
+			// The state may hold what the failed commit did not cover: start over
+			// from the changelog and the committed offsets.
+			t.closeTask(at)
+			continue
+		}
+		at.task.ClearBuffered()
+		t.suspended[id] = at
+	}
+	if err != nil {
+		t.log.Error("commit on revoke failed; tasks closed", "err", err)
+	}
+	t.resumeAll()
+}
+
+// onLost closes every task without committing: another member may own them already.
+func (t *thread) onLost(_ context.Context, _ *kgo.Client, _ map[string][]int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.log.Warn("partitions lost; closing tasks without commit")
+	t.app.threadRebalancing(t.name, true)
+	t.closeAll()
+	clear(t.pending)
+	clear(t.held)
+	t.resumeAll()
+}
+
+// removeTask takes id off the running tasks.
+func (t *thread) removeTask(id TaskID) {
+	at := t.tasks[id]
+	delete(t.tasks, id)
+	for _, tp := range at.task.Partitions() {
+		delete(t.byTP, tp)
+	}
+}
+
+func (t *thread) closeTask(at *appTask) {
+	if err := at.task.Close(); err != nil {
+		t.log.Warn("closing task", "task", at.task.ID().String(), "err", err)
+	}
+}
+
+// closeAll closes the running and suspended tasks.
+func (t *thread) closeAll() {
+	for _, id := range t.taskIDs() {
+		at := t.tasks[id]
+		t.removeTask(id)
+		t.closeTask(at)
+	}
+	for id, at := range t.suspended {
+		delete(t.suspended, id)
+		t.closeTask(at)
+	}
+}
+
+// resumeAll resumes the partitions flow control paused: pauses outlive revocation.
+func (t *thread) resumeAll() {
+	if len(t.paused) == 0 {
+		return
+	}
+	resume := map[string][]int32{}
+	for tp := range t.paused {
+		resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+	}
+	clear(t.paused)
+	t.cl.ResumeFetchPartitions(resume)
+}
+
+// shutdown commits the running tasks when graceful, then closes every task.
+func (t *thread) shutdown(graceful bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if graceful {
+		if err := t.commit(t.taskIDs()); err != nil {
+			t.log.Error("final commit failed", "err", err)
+		}
+	}
+	t.closeAll()
+}
+
+// compareTopicPartitions orders partitions by topic, then number.
+func compareTopicPartitions(a, b TopicPartition) int {
+	return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+}
