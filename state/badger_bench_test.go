@@ -3,13 +3,8 @@ package state
 import (
 	"fmt"
 	"maps"
-	"math/rand/v2"
-	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"testing"
-	"time"
 )
 
 // BenchmarkBadgerCommit measures one Commit after a few writes: the overlay spill plus
@@ -186,99 +181,5 @@ func TestBadgerCommitLargeOverlay(t *testing.T) {
 	}
 	if off, _ := e.CommittedOffsets(); off["c"] != 1 {
 		t.Fatalf("offsets %v", off)
-	}
-}
-
-// crashRestoreDirEnv makes TestCrashRestoreWriter the child of
-// TestBadgerCrashInRestoreMode.
-const crashRestoreDirEnv = "EDDY_STATE_CRASH_RESTORE_DIR"
-
-// crashRestoreOptions make every Restore of a round (about 5 KiB) enter restore mode,
-// and hold one Badger transaction to about 2 KiB, so that Commit spills a round's
-// overlay before writing the marker (TestBadgerCrashAtCommit covers the overlay
-// written together with the marker).
-var crashRestoreOptions = BadgerOptions{MemTableSize: 16 << 10, MaxPendingBytes: 16 << 10}
-
-// TestCrashRestoreWriter is TestCrashWriter with crashRestoreOptions.
-func TestCrashRestoreWriter(t *testing.T) {
-	dir := os.Getenv(crashRestoreDirEnv)
-	if dir == "" {
-		t.Skip("child process of TestBadgerCrashInRestoreMode")
-	}
-	p, err := NewBadgerProvider(dir, crashRestoreOptions)
-	noErr(t, err)
-	e, err := p.Open("0_0", "crash")
-	noErr(t, err)
-	off, err := e.CommittedOffsets()
-	noErr(t, err)
-	for r := off["c"] + 1; ; r++ {
-		offsets := map[string]int64{"c": r}
-		if r%2 == 0 {
-			var batch []KV
-			for _, k := range crashRoundKeys(r - 3) {
-				batch = append(batch, KV{Key: []byte(k)})
-			}
-			for _, k := range crashRoundKeys(r) {
-				batch = append(batch, KV{Key: []byte(k), Value: []byte(crashValue(k))})
-			}
-			batch = append(batch, KV{Key: []byte("last"), Value: []byte(strconv.FormatInt(r, 10))})
-			noErr(t, e.(Restorer).Restore(batch, offsets))
-			if !e.(*badgerEngine).restoring {
-				t.Fatal("the batch did not enter restore mode")
-			}
-			continue
-		}
-		noErr(t, e.DeletePrefix(fmt.Appendf(nil, "k/%08d/", r-3)))
-		for _, k := range crashRoundKeys(r) {
-			noErr(t, e.Put([]byte(k), []byte(crashValue(k))))
-		}
-		noErr(t, e.Put([]byte("last"), []byte(strconv.FormatInt(r, 10))))
-		noErr(t, e.Commit(offsets))
-	}
-}
-
-// TestBadgerCrashInRestoreMode is TestBadgerCrashAtCommit for a writer that switches
-// in and out of restore mode every other round.
-func TestBadgerCrashInRestoreMode(t *testing.T) {
-	if os.Getenv(crashRestoreDirEnv) != "" {
-		t.Skip("in the child")
-	}
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
-	var last int64
-	for kill := range 6 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashRestoreWriter$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashRestoreDirEnv+"="+dir)
-		out, err := os.CreateTemp(t.TempDir(), "child")
-		noErr(t, err)
-		cmd.Stdout, cmd.Stderr = out, out
-		noErr(t, cmd.Start())
-		time.Sleep(time.Duration(150+rng.IntN(350)) * time.Millisecond)
-		noErr(t, cmd.Process.Kill())
-		_ = cmd.Wait() // the error reports the kill; ProcessState tells the rest
-		if cmd.ProcessState.Exited() {
-			log, _ := os.ReadFile(out.Name())
-			t.Fatalf("child exited by itself (%v):\n%s", cmd.ProcessState, log)
-		}
-
-		p, err := NewBadgerProvider(dir, crashRestoreOptions)
-		noErr(t, err)
-		e, err := p.Open("0_0", "crash")
-		noErr(t, err)
-		off, err := e.CommittedOffsets()
-		noErr(t, err)
-		n := off["c"]
-		if got, want := scan(t, e, nil, nil, false), crashExpected(n); !slices.Equal(got, want) {
-			t.Fatalf("kill %d: store does not match round %d: %d keys, want %d", kill, n, len(got), len(want))
-		}
-		if n < last {
-			t.Fatalf("kill %d: committed round went back from %d to %d", kill, last, n)
-		}
-		t.Logf("kill %d: at committed round %d", kill, n)
-		last = n
-		noErr(t, p.Close())
-	}
-	if last == 0 {
-		t.Fatal("the child never committed")
 	}
 }

@@ -7,17 +7,33 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
 
-// crashDirEnv makes TestCrashWriter the child of TestBadgerCrashAtCommit: it writes
-// into the store in that directory until it is killed.
-const crashDirEnv = "EDDY_STATE_CRASH_DIR"
+// crashEnv makes TestCrashWriter the child of TestBadgerCrash: it holds the name of
+// the case to run and its directory, and the child writes there until it is killed.
+const crashEnv = "EDDY_STATE_CRASH"
 
-// crashOptions spill the overlay every few rounds, so kills land while Badger holds
-// uncommitted versions that reopening must roll back.
-var crashOptions = BadgerOptions{MaxPendingBytes: 16 << 10}
+// crashCase is one way of writing that the crash test kills at random moments.
+type crashCase struct {
+	name string
+	opts BadgerOptions
+	// restoreEvery makes every n-th round a Restore instead of Puts and a Commit.
+	restoreEvery int64
+	// mustRestoreMode checks that each Restore switched the engine to restore mode.
+	mustRestoreMode bool
+}
+
+var crashCases = []crashCase{
+	// The overlay spills every few rounds, so kills land while Badger holds uncommitted
+	// versions that reopening must roll back.
+	{name: "commit", opts: BadgerOptions{MaxPendingBytes: 16 << 10}, restoreEvery: 4},
+	// Tiny memtables make every Restore of a round (about 5 KiB) enter restore mode,
+	// and the Commit after it leave it.
+	{name: "restore-mode", opts: BadgerOptions{MemTableSize: 16 << 10, MaxPendingBytes: 16 << 10}, restoreEvery: 2, mustRestoreMode: true},
+}
 
 const crashKeysPerRound = 50
 
@@ -47,15 +63,19 @@ func crashExpected(n int64) []string {
 	return want
 }
 
-// TestCrashWriter is not a test on its own: run by TestBadgerCrashAtCommit with
-// crashDirEnv set, it commits round after round, alternating Put with Restore, until
-// it is killed.
+// TestCrashWriter is not a test on its own: run by TestBadgerCrash with crashEnv set,
+// it commits round after round until it is killed.
 func TestCrashWriter(t *testing.T) {
-	dir := os.Getenv(crashDirEnv)
-	if dir == "" {
-		t.Skip("child process of TestBadgerCrashAtCommit")
+	name, dir, ok := strings.Cut(os.Getenv(crashEnv), "=")
+	if !ok {
+		t.Skip("child process of TestBadgerCrash")
 	}
-	p, err := NewBadgerProvider(dir, crashOptions)
+	i := slices.IndexFunc(crashCases, func(c crashCase) bool { return c.name == name })
+	if i < 0 {
+		t.Fatalf("unknown crash case %q", name)
+	}
+	c := crashCases[i]
+	p, err := NewBadgerProvider(dir, c.opts)
 	noErr(t, err)
 	e, err := p.Open("0_0", "crash")
 	noErr(t, err)
@@ -63,7 +83,7 @@ func TestCrashWriter(t *testing.T) {
 	noErr(t, err)
 	for r := off["c"] + 1; ; r++ {
 		offsets := map[string]int64{"c": r}
-		if r%4 == 0 {
+		if r%c.restoreEvery == 0 {
 			var batch []KV
 			for _, k := range crashRoundKeys(r - 3) {
 				batch = append(batch, KV{Key: []byte(k)})
@@ -73,6 +93,9 @@ func TestCrashWriter(t *testing.T) {
 			}
 			batch = append(batch, KV{Key: []byte("last"), Value: []byte(strconv.FormatInt(r, 10))})
 			noErr(t, e.(Restorer).Restore(batch, offsets))
+			if c.mustRestoreMode && !e.(*badgerEngine).restoring {
+				t.Fatal("the batch did not enter restore mode")
+			}
 			continue
 		}
 		noErr(t, e.DeletePrefix(fmt.Appendf(nil, "k/%08d/", r-3)))
@@ -84,19 +107,25 @@ func TestCrashWriter(t *testing.T) {
 	}
 }
 
-// TestBadgerCrashAtCommit kills a writing child process with SIGKILL at random moments
-// and checks after each kill that the store holds exactly the data of the round its
+// TestBadgerCrash kills a writing child process with SIGKILL at random moments and
+// checks after each kill that the store holds exactly the data of the round its
 // committed offsets name.
-func TestBadgerCrashAtCommit(t *testing.T) {
-	if os.Getenv(crashDirEnv) != "" {
+func TestBadgerCrash(t *testing.T) {
+	if os.Getenv(crashEnv) != "" {
 		t.Skip("in the child")
 	}
+	for _, c := range crashCases {
+		t.Run(c.name, func(t *testing.T) { crashAndCheck(t, c) })
+	}
+}
+
+func crashAndCheck(t *testing.T, c crashCase) {
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	var last int64
 	for kill := range 6 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashWriter$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+		cmd.Env = append(os.Environ(), crashEnv+"="+c.name+"="+dir)
 		out, err := os.CreateTemp(t.TempDir(), "child")
 		noErr(t, err)
 		cmd.Stdout, cmd.Stderr = out, out
@@ -109,7 +138,7 @@ func TestBadgerCrashAtCommit(t *testing.T) {
 			t.Fatalf("child exited by itself (%v):\n%s", cmd.ProcessState, log)
 		}
 
-		p, err := NewBadgerProvider(dir, crashOptions)
+		p, err := NewBadgerProvider(dir, c.opts)
 		noErr(t, err)
 		e, err := p.Open("0_0", "crash")
 		noErr(t, err)

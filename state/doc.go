@@ -50,13 +50,13 @@
 // not at all, and a larger one is spilled first. Every version above the last marker
 // is uncommitted: on open, an engine whose Badger holds newer versions (a crash after
 // a spill, or in the middle of a Restore) rewrites each key written since to its value
-// at the marker and seals that with a new marker. No commit ever has to fit in one Badger transaction,
-// so there is no ErrTxnTooBig path and no "dirty, restore everything" state.
-// TestBadgerCrashAtCommit SIGKILLs a writer at random moments and checks that each
-// reopen holds exactly the rounds its offsets name; it found dgraph-io/badger#2207 (a
-// kill right after Badger creates a memtable file fails the next open once), which
-// Open works around by retrying. TestBadgerCrashInRestoreMode does the same to a
-// writer that enters and leaves restore mode (see Bulk restore) every other round.
+// at the marker and seals that with a new marker. No commit ever has to fit in one
+// Badger transaction, so there is no ErrTxnTooBig path and no "dirty, restore
+// everything" state. TestBadgerCrash SIGKILLs a writer at random moments and checks
+// that each reopen holds exactly the rounds its offsets name, once for a writer that
+// commits and once for one that enters and leaves restore mode (see Bulk restore) every
+// other round; it found dgraph-io/badger#2207 (a kill right after Badger creates a
+// memtable file fails the next open once), which Open works around by retrying.
 //
 // Commit cost (BenchmarkBadgerCommit, ext4 on a virtual disk, medians of 3 runs on the
 // shared machine): about 0.21 ms with nothing written and 0.23 ms after 10 writes (one
