@@ -35,6 +35,8 @@ type App struct {
 	plan   *appPlan
 	counts *partitionCounts
 
+	queries *queryState // what interactive queries need: see iq.go
+
 	stateMu     sync.Mutex
 	state       AppState
 	rebalancing map[string]bool // threads joining the group or starting tasks
@@ -45,6 +47,7 @@ type App struct {
 	stop    context.CancelFunc // ends Run's threads gracefully
 	abort   context.CancelFunc // cuts their final commits short
 	done    chan struct{}      // closed when Run returns
+	threads []*thread          // while Run runs, for interactive queries
 }
 
 // New checks top and cfg, locks the state directory and opens the stores' providers.
@@ -79,6 +82,7 @@ func New(top *Topology, cfg Config) (*App, error) {
 		top: top, cfg: cfg, log: cfg.Logger, dir: dir,
 		persistent: persistent, memory: state.NewMemoryProvider(),
 		rebalancing: map[string]bool{},
+		queries:     newQueryState(top, cfg.ApplicationID),
 	}, nil
 }
 
@@ -119,7 +123,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 			a.setState(StateNotRunning)
 		}
 		a.mu.Lock()
-		a.running = false
+		a.running, a.threads = false, nil
 		a.mu.Unlock()
 		close(done)
 	}()
@@ -150,6 +154,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 		}
 		threads = append(threads, th)
 	}
+	a.mu.Lock()
+	a.threads = threads
+	a.mu.Unlock()
 	a.stateMu.Lock()
 	for _, th := range threads {
 		a.rebalancing[th.name] = true
@@ -197,12 +204,13 @@ func (a *App) Close(ctx context.Context) error {
 			<-done
 		}
 	}
+	a.cfg.metrics.unregister()
 	return errors.Join(a.persistent.Close(), a.memory.Close(), a.dir.unlock())
 }
 
 // memberInfo is what this instance tells the group leader when a thread joins.
 func (a *App) memberInfo() memberInfo {
-	return memberInfo{Server: a.cfg.ApplicationServer, State: a.localTasks()}
+	return memberInfo{Server: a.cfg.ApplicationServer, State: a.localTasks(), assigned: a.queries.setCluster}
 }
 
 // localTasks lists the tasks with a directory in the state directory, sorted.

@@ -20,6 +20,9 @@ const balancerProtocol = "eddy-tasks"
 type memberInfo struct {
 	Server string   `json:"server,omitempty"`
 	State  []TaskID `json:"state,omitempty"`
+	// assigned receives the group's task map from each assignment (see clusterInfo);
+	// it travels with the info because the balancer knows the App only through it.
+	assigned func(*clusterInfo)
 }
 
 // taskBalancer is the group balancer of a stream thread's consumer. It assigns tasks,
@@ -55,8 +58,23 @@ func (b *taskBalancer) JoinGroupMetadata(topics []string, current map[string][]i
 	return meta.AppendTo(nil)
 }
 
-func (*taskBalancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
-	return kgo.ParseConsumerSyncAssignment(assignment)
+// ParseSyncAssignment returns the member's partitions and hands the task map the
+// leader put in the user data to the App, for interactive queries.
+func (b *taskBalancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+	parts, err := kgo.ParseConsumerSyncAssignment(assignment)
+	if err != nil {
+		return nil, err
+	}
+	var ka kmsg.ConsumerMemberAssignment
+	if ka.ReadFrom(assignment) == nil && len(ka.UserData) > 0 {
+		var ci clusterInfo
+		if json.Unmarshal(ka.UserData, &ci) == nil {
+			if f := b.info().assigned; f != nil {
+				f(&ci)
+			}
+		}
+	}
+	return parts, nil
 }
 
 func (b *taskBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
@@ -70,6 +88,7 @@ func (b *taskBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (k
 // candidate is a group member as the balance sees it.
 type candidate struct {
 	member     *kmsg.JoinGroupResponseMember
+	server     string
 	generation int32
 	owned      map[TaskID]bool
 	state      map[TaskID]bool
@@ -93,6 +112,7 @@ func (b *taskBalancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32
 		}
 		var info memberInfo
 		if json.Unmarshal(meta.UserData, &info) == nil {
+			c.server = info.Server
 			for _, id := range info.State {
 				c.state[id] = true
 			}
@@ -110,7 +130,30 @@ func (b *taskBalancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32
 			}
 		}
 	}
-	return plan
+	return &planWithInfo{plan: plan, info: newClusterInfo(tasks, assigned)}
+}
+
+// planWithInfo is a balance plan whose every member assignment carries the whole
+// group's task map in its user data, so each instance knows which instance owns
+// every task (Kafka Streams' AssignmentInfo does the same).
+type planWithInfo struct {
+	plan *kgo.BalancePlan
+	info *clusterInfo
+}
+
+func (p *planWithInfo) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignment {
+	out := p.plan.IntoSyncAssignment()
+	// Encoding maps of strings and integers cannot fail.
+	info, _ := json.Marshal(p.info)
+	for i := range out {
+		var ka kmsg.ConsumerMemberAssignment
+		if ka.ReadFrom(out[i].MemberAssignment) != nil {
+			continue
+		}
+		ka.UserData = info
+		out[i].MemberAssignment = ka.AppendTo(nil)
+	}
+	return out
 }
 
 // tasks lists the tasks of every sub-topology, sized by the partition counts the

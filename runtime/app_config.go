@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-io/eddy/state"
@@ -99,10 +100,11 @@ type Config struct {
 	// the broker's default.
 	ReplicationFactor int16
 	// OnDeserializationError handles records the source serdes cannot decode; nil is
-	// FailOnError, ContinueOnError skips and counts them.
+	// FailOnError, ContinueOnError skips and counts them, SendToDeadLetterTopic parks
+	// them in a topic and goes on.
 	OnDeserializationError ErrorHandler
 	// OnProcessingError handles errors returned by processors and punctuators; nil is
-	// FailOnError.
+	// FailOnError. It takes the same handlers as OnDeserializationError.
 	OnProcessingError ErrorHandler
 	// OnProductionError handles records the broker refused; nil fails the application.
 	OnProductionError ProductionErrorHandler
@@ -121,9 +123,35 @@ type Config struct {
 	Badger state.BadgerOptions
 	// Logger receives the application's logs; nil discards them.
 	Logger *slog.Logger
+	// Registerer, if set, receives the application's Prometheus metrics when Run
+	// starts, and Close unregisters them so that a later App may register again:
+	//
+	//   - eddy_app_state{state}: 1 for the current AppState, 0 for the others;
+	//   - eddy_task_processed_records_total{thread,task};
+	//   - eddy_task_dropped_records_total{thread,task,reason}, reason one of
+	//     deserialization, processing (skipped or dead-lettered by the handlers),
+	//     invalid_timestamp, unknown_partition, production;
+	//   - eddy_task_process_latency_seconds{thread,task}, a histogram per record;
+	//   - eddy_thread_commit_latency_seconds{thread}, a histogram;
+	//   - eddy_task_restored_records_total{thread,task,store} and
+	//     eddy_task_restore_remaining_records{thread,task,store};
+	//   - eddy_consumer_lag_records{thread,topic,partition}: the high watermark less
+	//     the thread's fetch position, as of its last fetch.
+	//
+	// Task series live as long as the task runs in the thread. Every series also
+	// carries application_id: applications with different IDs share a registerer,
+	// while a second instance of the same application registering on it makes Run
+	// fail with prometheus.AlreadyRegisteredError, unless the registerer adds a label
+	// telling them apart (prometheus.WrapRegistererWith). Nil registers nothing and
+	// skips the per-record timing.
+	Registerer prometheus.Registerer
 	// ApplicationServer is the host:port this instance would advertise for
 	// interactive queries; it is carried in the group metadata but not served yet.
 	ApplicationServer string
+
+	// metrics are the application's collectors, made by withDefaults so that New
+	// and the threads share them.
+	metrics *appMetrics
 }
 
 // DefaultCommitInterval is the commit interval of an at-least-once application.
@@ -185,6 +213,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.OnProductionError == nil {
 		c.OnProductionError = func(ProducedRecord, error) ErrorAction { return ActionFail }
 	}
+	c.metrics = newAppMetrics(c.ApplicationID, c.Registerer)
 	return c, nil
 }
 

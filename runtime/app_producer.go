@@ -11,22 +11,32 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// producer is a stream thread's OffsetCollector: it sends its tasks' sink output and
-// changelog writes with the thread's idempotent kgo client and remembers the offset
-// after the last acknowledged record of each partition, which the stores commit with.
+// producer sends a stream thread's sink output and changelog writes (each task's
+// through its taskOutput, an OffsetCollector) with the thread's idempotent kgo client
+// and remembers the offset after the last acknowledged record of each partition,
+// which the stores commit with.
 type producer struct {
 	cl    *kgo.Client
 	ctx   context.Context
 	onErr ProductionErrorHandler
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	next    map[TopicPartition]int64
-	err     error // the first failure the handler said to fail on
-	skipped atomic.Int64
+	mu   sync.Mutex
+	next map[TopicPartition]int64
+	err  error // the first failure the handler said to fail on
 }
 
-var _ OffsetCollector = (*producer)(nil)
+// taskOutput is the producer as one task's Output: records of the task that the
+// broker refuses and the handler drops are counted against the task.
+type taskOutput struct {
+	*producer
+	dropped *atomic.Int64
+}
+
+var _ OffsetCollector = taskOutput{}
+
+// Send sends r for the task.
+func (o taskOutput) Send(r ProducedRecord) error { return o.send(r, o.dropped) }
 
 func newProducer(ctx context.Context, cl *kgo.Client, onErr ProductionErrorHandler, log *slog.Logger) *producer {
 	return &producer{cl: cl, ctx: ctx, onErr: onErr, log: log, next: map[TopicPartition]int64{}}
@@ -53,9 +63,10 @@ func taskPartitioner() kgo.Partitioner {
 	})
 }
 
-// Send buffers r in the client; the broker's answer arrives asynchronously. A failure
-// met earlier is returned so the task stops early.
-func (p *producer) Send(r ProducedRecord) error {
+// send buffers r in the client; the broker's answer arrives asynchronously, and a
+// record the handler drops is counted in dropped. A failure met earlier is returned
+// so the task stops early.
+func (p *producer) send(r ProducedRecord, dropped *atomic.Int64) error {
 	if err := p.failed(); err != nil {
 		return err
 	}
@@ -66,15 +77,15 @@ func (p *producer) Send(r ProducedRecord) error {
 			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
-	p.cl.Produce(p.ctx, kr, func(kr *kgo.Record, err error) { p.done(r, kr, err) })
+	p.cl.Produce(p.ctx, kr, func(kr *kgo.Record, err error) { p.done(r, kr, err, dropped) })
 	return nil
 }
 
 // done records the outcome of one record.
-func (p *producer) done(r ProducedRecord, kr *kgo.Record, err error) {
+func (p *producer) done(r ProducedRecord, kr *kgo.Record, err error, dropped *atomic.Int64) {
 	if err != nil {
 		if p.onErr(r, err) == ActionContinue {
-			p.skipped.Add(1)
+			dropped.Add(1)
 			p.log.Warn("dropping a record the broker refused", "topic", r.Topic, "err", err)
 			return
 		}

@@ -27,9 +27,9 @@ type restorer struct {
 
 // restore brings engine up to the end of changelog tp, starting after the offset the
 // engine last committed (the whole log when it has none), and returns the offset it
-// reflects. An engine ahead of the changelog (a recreated topic) is emptied and
-// restored from the start.
-func (r *restorer) restore(store string, tp TopicPartition, engine state.Engine) (int64, error) {
+// reflects, reporting progress to m. An engine ahead of the changelog (a recreated
+// topic) is emptied and restored from the start.
+func (r *restorer) restore(store string, tp TopicPartition, engine state.Engine, m *taskMetrics) (int64, error) {
 	committed, err := engine.CommittedOffsets()
 	if err != nil {
 		return 0, err
@@ -54,7 +54,7 @@ func (r *restorer) restore(store string, tp TopicPartition, engine state.Engine)
 	if start >= end {
 		return end, nil
 	}
-	return end, r.replay(store, tp, engine, start, end)
+	return end, r.replay(store, tp, engine, start, end, m.restoring(store))
 }
 
 // offset looks up tp's offset with list (start or end offsets).
@@ -74,7 +74,7 @@ func (r *restorer) offset(list func(context.Context, ...string) (kadm.ListedOffs
 }
 
 // replay reads tp from start up to end and applies it to engine in batches.
-func (r *restorer) replay(store string, tp TopicPartition, engine state.Engine, start, end int64) error {
+func (r *restorer) replay(store string, tp TopicPartition, engine state.Engine, start, end int64, progress restoreProgress) error {
 	opts := append(append([]kgo.Opt(nil), r.opts...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(start)}}),
 		kgo.FetchMaxWait(200*time.Millisecond),
@@ -86,6 +86,7 @@ func (r *restorer) replay(store string, tp TopicPartition, engine state.Engine, 
 	defer cl.Close()
 	began := time.Now()
 	r.log.Info("restoring store", "store", store, "changelog", tp.String(), "from", start, "to", end)
+	progress.remaining.Set(float64(end - start))
 	if r.listener != nil {
 		r.listener.OnRestoreStart(tp, store, start, end)
 	}
@@ -118,6 +119,8 @@ func (r *restorer) replay(store string, tp TopicPartition, engine state.Engine, 
 			return err
 		}
 		total += int64(len(batch))
+		progress.restored.Add(float64(len(batch)))
+		progress.remaining.Set(float64(end - next))
 		if r.listener != nil {
 			r.listener.OnBatchRestored(tp, store, last, len(batch))
 		}
@@ -128,6 +131,7 @@ func (r *restorer) replay(store string, tp TopicPartition, engine state.Engine, 
 	if err := engine.Commit(map[string]int64{tp.String(): end}); err != nil {
 		return err
 	}
+	progress.remaining.Set(0)
 	r.log.Info("restored store", "store", store, "changelog", tp.String(), "records", total, "took", time.Since(began))
 	if r.listener != nil {
 		r.listener.OnRestoreEnd(tp, store, total)

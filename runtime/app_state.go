@@ -52,6 +52,7 @@ func (a *App) transition(s AppState) {
 		return
 	}
 	a.state = s
+	a.cfg.metrics.setState(old, s)
 	a.log.Info("application state", "from", old.String(), "to", s.String())
 	if a.cfg.StateListener != nil {
 		a.cfg.StateListener(old, s)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -44,6 +45,8 @@ type thread struct {
 	ctx  context.Context // stops the loop and restores
 	io   context.Context // bounds commits and flushes, outliving ctx until Close gives up
 
+	commitLatency prometheus.Observer
+
 	mu         sync.Mutex
 	tasks      map[TaskID]*appTask
 	byTP       map[TopicPartition]*appTask
@@ -51,31 +54,38 @@ type thread struct {
 	pending    map[TaskID][]TopicPartition // assigned, task not created yet
 	held       map[TopicPartition][]ConsumedRecord
 	paused     map[TopicPartition]bool
+	lags       map[TopicPartition]*partitionLag
 	lastCommit time.Time
 }
 
 // appTask is a running task with the changelog offsets its state reflects, which its
-// checkpoint file records, and the offsets last written there.
+// checkpoint file records, the offsets last written there, and its metrics.
 type appTask struct {
 	task       *Task
 	changelogs map[string]int64
 	checkpoint map[string]int64
+	metrics    *taskMetrics
 }
 
 func newThread(app *App, name string, ctx, io context.Context, base []kgo.Opt, adm *kadm.Client) (*thread, error) {
+	if err := app.cfg.metrics.register(); err != nil {
+		return nil, err
+	}
 	t := &thread{
-		lastCommit: time.Now(),
-		app:        app,
-		name:       name,
-		log:        app.cfg.Logger.With("thread", name),
-		ctx:        ctx,
-		io:         io,
-		tasks:      map[TaskID]*appTask{},
-		byTP:       map[TopicPartition]*appTask{},
-		suspended:  map[TaskID]*appTask{},
-		pending:    map[TaskID][]TopicPartition{},
-		held:       map[TopicPartition][]ConsumedRecord{},
-		paused:     map[TopicPartition]bool{},
+		commitLatency: app.cfg.metrics.commitObserver(name),
+		lastCommit:    time.Now(),
+		app:           app,
+		name:          name,
+		log:           app.cfg.Logger.With("thread", name),
+		ctx:           ctx,
+		io:            io,
+		tasks:         map[TaskID]*appTask{},
+		byTP:          map[TopicPartition]*appTask{},
+		suspended:     map[TaskID]*appTask{},
+		pending:       map[TaskID][]TopicPartition{},
+		held:          map[TopicPartition][]ConsumedRecord{},
+		paused:        map[TopicPartition]bool{},
+		lags:          map[TopicPartition]*partitionLag{},
 	}
 	reset := kgo.NewOffset().AtStart()
 	if app.cfg.OffsetReset == OffsetResetLatest {
@@ -150,20 +160,18 @@ func (t *thread) iterate(fetches kgo.Fetches) error {
 		}
 	})
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		tp := TopicPartition{Topic: p.Topic, Partition: p.Partition}
 		if len(p.Records) > 0 {
-			t.route(TopicPartition{Topic: p.Topic, Partition: p.Partition}, p.Records)
+			t.route(tp, p.Records)
+		}
+		if p.Err == nil {
+			t.updateLag(tp, p.FetchPartition)
 		}
 	})
 	for _, id := range t.taskIDs() {
 		at := t.tasks[id]
-		for {
-			ok, err := at.task.Process()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				break
-			}
+		if err := t.process(at); err != nil {
+			return err
 		}
 		if err := at.task.PunctuateWallClock(time.Now().UnixMilli()); err != nil {
 			return err
@@ -177,6 +185,54 @@ func (t *thread) iterate(fetches kgo.Fetches) error {
 		return t.commit(t.taskIDs())
 	}
 	return nil
+}
+
+// process processes what at has queued, timing each record when metrics are
+// registered.
+func (t *thread) process(at *appTask) error {
+	latency := at.metrics.latency
+	if latency == nil {
+		for {
+			if ok, err := at.task.Process(); err != nil || !ok {
+				return err
+			}
+		}
+	}
+	start := time.Now()
+	for {
+		ok, err := at.task.Process()
+		if err != nil || !ok {
+			return err
+		}
+		now := time.Now()
+		latency.Observe(now.Sub(start).Seconds())
+		start = now
+	}
+}
+
+// updateLag sets the lag of tp from a fetch of it: its high watermark less the
+// position after the last record fetched. A partition fetched without records keeps
+// the position of its last fetch with records.
+func (t *thread) updateLag(tp TopicPartition, p kgo.FetchPartition) {
+	l := t.lags[tp]
+	if l == nil {
+		l = t.app.cfg.metrics.partitionLag(t.name, tp)
+		t.lags[tp] = l
+	}
+	if n := len(p.Records); n > 0 {
+		l.next = p.Records[n-1].Offset + 1
+	}
+	if l.next >= 0 {
+		l.gauge.Set(float64(max(p.HighWatermark-l.next, 0)))
+	}
+}
+
+// dropLag removes the lag series of tp, which the thread no longer fetches.
+func (t *thread) dropLag(tp TopicPartition) {
+	if _, ok := t.lags[tp]; ok {
+		delete(t.lags, tp)
+		t.app.cfg.metrics.deleteLag(t.name, tp)
+	}
 }
 
 // route hands records to the task owning their partition, or holds them while that
@@ -262,9 +318,7 @@ func (t *thread) createTasks() error {
 	for id, at := range t.suspended {
 		if _, ok := t.pending[id]; !ok {
 			delete(t.suspended, id)
-			if err := at.task.Close(); err != nil {
-				t.log.Warn("closing a task that moved away", "task", id.String(), "err", err)
-			}
+			t.closeTask(at, "closing a task that moved away")
 		}
 	}
 	for _, id := range slices.SortedFunc(maps.Keys(t.pending), compareTaskIDs) {
@@ -275,9 +329,7 @@ func (t *thread) createTasks() error {
 		} else {
 			if at != nil {
 				delete(t.suspended, id)
-				if err := at.task.Close(); err != nil {
-					t.log.Warn("closing a task whose partitions changed", "task", id.String(), "err", err)
-				}
+				t.closeTask(at, "closing a task whose partitions changed")
 			}
 			var err error
 			if at, err = t.newTask(id, parts); err != nil {
@@ -311,14 +363,14 @@ var errStoreBusy = errors.New("runtime: task state in use by another thread")
 // newTask creates and restores task id over parts.
 func (t *thread) newTask(id TaskID, parts []TopicPartition) (*appTask, error) {
 	cfg := t.app.cfg
-	at := &appTask{changelogs: map[string]int64{}}
+	at := &appTask{changelogs: map[string]int64{}, metrics: cfg.metrics.newTask(t.name, id)}
 	task, err := NewTask(t.app.top, TaskConfig{
 		ApplicationID:           cfg.ApplicationID,
 		ID:                      id,
 		Partitions:              parts,
 		Stores:                  t.app.persistent,
 		MemoryStores:            t.app.memory,
-		Output:                  t.prod,
+		Output:                  taskOutput{producer: t.prod, dropped: &at.metrics.productionDropped},
 		PartitionCount:          t.app.counts.count,
 		MaxBufferedPerPartition: cfg.MaxBufferedPerPartition,
 		MaxTaskIdle:             cfg.MaxTaskIdle,
@@ -326,7 +378,7 @@ func (t *thread) newTask(id TaskID, parts []TopicPartition) (*appTask, error) {
 		OnDeserializationError:  cfg.OnDeserializationError,
 		OnProcessingError:       cfg.OnProcessingError,
 		Restore: func(store string, changelog TopicPartition, engine state.Engine) error {
-			next, err := t.rest.restore(store, changelog, engine)
+			next, err := t.rest.restore(store, changelog, engine, at.metrics)
 			if err != nil {
 				return err
 			}
@@ -335,12 +387,14 @@ func (t *thread) newTask(id TaskID, parts []TopicPartition) (*appTask, error) {
 		},
 	})
 	if err != nil {
+		at.metrics.close()
 		if errors.Is(err, state.ErrInUse) {
 			return nil, fmt.Errorf("%w: %w", errStoreBusy, err)
 		}
 		return nil, err
 	}
 	at.task = task
+	at.metrics.start(task)
 	t.log.Info("task started", "task", id.String())
 	return at, nil
 }
@@ -354,6 +408,7 @@ func (t *thread) commit(ids []TaskID) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	defer func(start time.Time) { t.commitLatency.Observe(time.Since(start).Seconds()) }(t.lastCommit)
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, id := range ids {
 		at := t.tasks[id]
@@ -453,6 +508,7 @@ func (t *thread) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 			}
 			delete(t.pending, t.taskOf(tp))
 			delete(t.held, tp)
+			t.dropLag(tp)
 		}
 	}
 	ids := slices.SortedFunc(maps.Keys(affected), compareTaskIDs)
@@ -463,7 +519,7 @@ func (t *thread) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 		if err != nil {
 			// The state may hold what the failed commit did not cover: start over
 			// from the changelog and the committed offsets.
-			t.closeTask(at)
+			t.closeTask(at, "closing task")
 			continue
 		}
 		at.task.ClearBuffered()
@@ -484,6 +540,9 @@ func (t *thread) onLost(_ context.Context, _ *kgo.Client, _ map[string][]int32) 
 	t.closeAll()
 	clear(t.pending)
 	clear(t.held)
+	for tp := range t.lags {
+		t.dropLag(tp)
+	}
 	t.resumeAll()
 }
 
@@ -496,9 +555,11 @@ func (t *thread) removeTask(id TaskID) {
 	}
 }
 
-func (t *thread) closeTask(at *appTask) {
+// closeTask closes at and removes its metrics, logging a failure with msg.
+func (t *thread) closeTask(at *appTask, msg string) {
+	at.metrics.close()
 	if err := at.task.Close(); err != nil {
-		t.log.Warn("closing task", "task", at.task.ID().String(), "err", err)
+		t.log.Warn(msg, "task", at.task.ID().String(), "err", err)
 	}
 }
 
@@ -507,11 +568,11 @@ func (t *thread) closeAll() {
 	for _, id := range t.taskIDs() {
 		at := t.tasks[id]
 		t.removeTask(id)
-		t.closeTask(at)
+		t.closeTask(at, "closing task")
 	}
 	for id, at := range t.suspended {
 		delete(t.suspended, id)
-		t.closeTask(at)
+		t.closeTask(at, "closing task")
 	}
 }
 

@@ -175,6 +175,7 @@ func (t *Task) handle(h ErrorHandler, ec ErrorContext, err error, skipped *atomi
 	if ec.Record != nil {
 		where = TopicPartition{Topic: ec.Record.Topic, Partition: ec.Record.Partition}.String() + "@" + fmt.Sprint(ec.Record.Offset)
 	}
+	ec.Output = t.output
 	if h(ec, err) != ActionContinue {
 		return fmt.Errorf("runtime: task %s: %s: %w", t.id, where, err)
 	}

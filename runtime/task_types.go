@@ -94,6 +94,10 @@ type ErrorContext struct {
 	Record *ConsumedRecord
 	// Punctuation is set when a punctuator failed.
 	Punctuation bool
+	// Output is the task's RecordCollector: what a handler sends there, such as the
+	// failed record to a dead-letter topic (SendToDeadLetterTopic), leaves with the
+	// task's output, before the commit that covers the record's offset.
+	Output RecordCollector
 }
 
 // ErrorHandler decides what to do with a record that failed to decode or process.
