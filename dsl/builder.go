@@ -41,13 +41,16 @@ type Builder struct {
 	// repartitioned maps each repartition topic's base name to the node its sink
 	// reads, so a second aggregation of the same grouping reuses the topic.
 	repartitioned map[string]string
-	errs          []error
-	built         bool
+	// windowed holds each windowed aggregation processor's windows and late-record
+	// count (see DroppedLateRecords), for Suppress and the metric.
+	windowed map[string]*windowedNode
+	errs     []error
+	built    bool
 }
 
 // NewBuilder returns an empty builder.
 func NewBuilder() *Builder {
-	return &Builder{top: runtime.NewTopology(), ordinals: map[string]int{}, repartitioned: map[string]string{}}
+	return &Builder{top: runtime.NewTopology(), ordinals: map[string]int{}, repartitioned: map[string]string{}, windowed: map[string]*windowedNode{}}
 }
 
 // Build returns the compiled topology, validated, or every error the operators

@@ -21,6 +21,8 @@ type CogroupedStream[K, VR any] struct {
 type cogroupInput[K, VR any] struct {
 	keys serde.Serde[K]
 	add  func(store, name string, index int, init func() VR) string
+	// windowed is add for a windowed cogroup.
+	windowed func(store, name string, index int, w windowedInput[K, VR]) string
 }
 
 // Cogroup starts a cogroup with g as its first input, folded by agg.
@@ -48,6 +50,8 @@ func cogroupInputOf[K, V, VR any](g GroupedStream[K, V], agg func(K, V, VR) VR) 
 		name = b.processorName(name, "COGROUPKSTREAM-AGGREGATE")
 		addProcessor(b, name, storeSupplier(store, fold(func(k K, v V) VR { return agg(k, v, init()) }, agg)), s.node)
 		return name
+	}, windowed: func(store, name string, index int, w windowedInput[K, VR]) string {
+		return addWindowedInput(g, agg, store, name, index, w)
 	}}
 }
 

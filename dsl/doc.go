@@ -54,8 +54,10 @@
 // application silently starts from empty state. Here they are numbered per kind
 // instead:
 //
-//	KSTREAM-AGGREGATE-STATE-STORE-<n>   n-th Count or Aggregate of a GroupedStream
-//	KSTREAM-REDUCE-STATE-STORE-<n>      n-th Reduce of a GroupedStream
+//	KSTREAM-AGGREGATE-STATE-STORE-<n>   n-th Count or Aggregate of a GroupedStream,
+//	                                    windowed or not
+//	KSTREAM-REDUCE-STATE-STORE-<n>      n-th Reduce of a GroupedStream, windowed or not
+//	KTABLE-SUPPRESS-STATE-STORE-<n>     n-th Suppress buffer without a Named
 //	KTABLE-AGGREGATE-STATE-STORE-<n>    n-th Count or Aggregate of a GroupedTable
 //	KTABLE-REDUCE-STATE-STORE-<n>       n-th Reduce of a GroupedTable
 //	COGROUPKSTREAM-AGGREGATE-STATE-STORE-<n>, KSTREAM-TOTABLE-STATE-STORE-<n>,
@@ -91,6 +93,18 @@
 //   - LeftJoin and OuterJoin joiners take the side that may be missing as a pointer.
 //   - Stream values are never null, so Stream.ToTable never deletes.
 //
+// # Windows
+//
+// GroupedStream.WindowedBy (TimeWindows, SlidingWindows) and SessionWindowedBy give
+// windowed Count, Reduce and Aggregate, and CogroupedStream has the same, each
+// returning a table keyed by serde.Windowed[K]. Windows are aligned to the epoch and
+// half-open, [start, end), except sliding and session windows, whose ends are
+// included, as in Kafka Streams. Each windowed processor tracks the stream time it
+// observes, the largest timestamp that reached it; a record for a window whose end +
+// grace is at or before it is late: dropped from that window, counted in
+// Builder.DroppedLateRecords, and sent to the stream WithLateRecords asks for.
+// EmitOnWindowClose and Table.Suppress give final results only.
+//
 // # Where we differ from Kafka Streams
 //
 //   - Store, changelog and repartition names are numbered per kind (see Names).
@@ -112,4 +126,13 @@
 //     repartition topic; Kafka Streams rejects the topology.
 //   - Serdes flow to downstream operators whenever the Go type is unchanged (see
 //     Produced); Kafka Streams falls back to the configured default serdes instead.
+//   - Windowed aggregations can send their late records to a stream
+//     (WithLateRecords), and count a record dropped from several hopping windows once.
+//     A record inside an existing session updates it, where Kafka Streams forwards a
+//     delete and a re-creation of the same session. Sliding windows of records earlier
+//     than the time difference start before the epoch, where Kafka Streams folds them
+//     into one [0, d] window. Session windowing is SessionWindowedBy, since Go cannot
+//     overload WindowedBy.
+//   - Suppress(UntilWindowCloses) of sliding and session windows emits 1ms after
+//     Kafka Streams, once no record can reach the window any more.
 package dsl

@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/eddy-io/eddy/runtime"
 	"github.com/eddy-io/eddy/serde"
@@ -32,6 +33,8 @@ type Named string
 // may be given once, in either order:
 //
 //	g.Count(dsl.Named("count-words"), dsl.Materialized[string, int64]{Name: "counts"})
+//
+// Windowed aggregations also take an [EmitStrategy].
 //
 // As in Kafka Streams, Named never names the store: a Materialized without a Name
 // still gets a generated store name (see the package documentation, "Names").
@@ -153,6 +156,13 @@ type Materialized[K, V any] struct {
 	// LoggingDisabled turns the changelog off: the store is then lost with its disk
 	// (or at every restart when InMemory).
 	LoggingDisabled bool
+	// Retention is how long a windowed aggregation keeps a window, and so how long
+	// interactive queries can read it, after stream time passes its start (for session
+	// windows, its end). Zero keeps the least that works: window size + grace for time
+	// windows, 2 × time difference + grace + 1ms for sliding windows, gap + grace + 1ms
+	// for sessions; a shorter one is a Build error wrapping ErrInvalidWindows. Other
+	// stores ignore it.
+	Retention time.Duration
 }
 
 // Processed names a Process or ProcessValues node and the stores its processor uses.
