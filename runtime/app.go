@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,7 +37,9 @@ type App struct {
 	plan   *appPlan
 	counts *partitionCounts
 
-	queries *queryState // what interactive queries need: see iq.go
+	queries  *queryState // what interactive queries need: see iq.go
+	instance string      // tells this instance's threads apart from other instances' in the group
+	standbys *standbys   // nil without Config.StandbyReplicas
 
 	stateMu     sync.Mutex
 	state       AppState
@@ -78,11 +82,14 @@ func New(top *Topology, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, errors.Join(err, dir.unlock())
 	}
+	var inst [16]byte
+	_, _ = rand.Read(inst[:]) // crypto/rand.Read never fails
 	return &App{
 		top: top, cfg: cfg, log: cfg.Logger, dir: dir,
 		persistent: persistent, memory: state.NewMemoryProvider(),
 		rebalancing: map[string]bool{},
 		queries:     newQueryState(top, cfg.ApplicationID),
+		instance:    hex.EncodeToString(inst[:]),
 	}, nil
 }
 
@@ -142,6 +149,19 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	if err := initOffsets(runCtx, adm, a.cfg, a.plan, a.log); err != nil {
 		return err
+	}
+	// The standbys exist before the threads join the group, which asks for them.
+	if a.cfg.StandbyReplicas > 0 {
+		a.standbys = newStandbys(runCtx, a, base, adm)
+		standbysDone := make(chan struct{})
+		go func() {
+			defer close(standbysDone)
+			a.standbys.run()
+		}()
+		defer func() {
+			stop()
+			<-standbysDone
+		}()
 	}
 	threads := make([]*thread, 0, a.cfg.Threads)
 	for i := range a.cfg.Threads {
@@ -210,7 +230,20 @@ func (a *App) Close(ctx context.Context) error {
 
 // memberInfo is what this instance tells the group leader when a thread joins.
 func (a *App) memberInfo() memberInfo {
-	return memberInfo{Server: a.cfg.ApplicationServer, State: a.localTasks(), assigned: a.queries.setCluster}
+	info := memberInfo{Server: a.cfg.ApplicationServer, Instance: a.instance, State: a.localTasks(), assigned: a.assigned}
+	if a.standbys != nil {
+		info.Standby = a.standbys.current()
+	}
+	return info
+}
+
+// assigned takes the group's task map from an assignment: interactive queries use
+// it, and the standbys of this instance follow it.
+func (a *App) assigned(ci *clusterInfo) {
+	a.queries.setCluster(ci)
+	if a.standbys != nil {
+		a.standbys.set(ci.standbysOf(a.instance))
+	}
 }
 
 // localTasks lists the tasks with a directory in the state directory, sorted.

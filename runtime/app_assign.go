@@ -15,11 +15,14 @@ import (
 const balancerProtocol = "eddy-tasks"
 
 // memberInfo is the user data each member sends when joining: where it serves
-// interactive queries and which tasks it has local state for, so the leader can send
-// a task back where restoring it is cheap.
+// interactive queries, which instance it belongs to (its threads share the ID), which
+// tasks it has local state for and which it keeps as standbys, caught up, so the
+// leader can send a task where restoring it is cheap.
 type memberInfo struct {
-	Server string   `json:"server,omitempty"`
-	State  []TaskID `json:"state,omitempty"`
+	Server   string   `json:"server,omitempty"`
+	Instance string   `json:"instance,omitempty"`
+	State    []TaskID `json:"state,omitempty"`
+	Standby  []TaskID `json:"standby,omitempty"`
 	// assigned receives the group's task map from each assignment (see clusterInfo);
 	// it travels with the info because the balancer knows the App only through it.
 	assigned func(*clusterInfo)
@@ -31,8 +34,9 @@ type memberInfo struct {
 // rebalance revokes everything, and the thread keeps the state of the tasks it gets
 // back.
 type taskBalancer struct {
-	plan *appPlan
-	info func() memberInfo
+	plan     *appPlan
+	info     func() memberInfo
+	standbys int // Config.StandbyReplicas
 }
 
 var _ kgo.GroupBalancer = (*taskBalancer)(nil)
@@ -89,20 +93,26 @@ func (b *taskBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (k
 type candidate struct {
 	member     *kmsg.JoinGroupResponseMember
 	server     string
+	instance   string
 	generation int32
 	owned      map[TaskID]bool
 	state      map[TaskID]bool
+	standby    map[TaskID]bool // tasks whose standby this member's instance keeps
 	load       int
 }
 
 // Balance assigns the tasks of the current partition counts. Each member gets
 // floor(T/M) or one more tasks. A task stays with the member that had it (the newest
 // generation wins a conflicting claim) while that member has room, then goes to a
-// member holding its state on disk, then to the least loaded member.
+// member with room whose instance keeps it as a standby, caught up, then to a member
+// holding its state on disk, then to the least loaded member. Balance wins over a
+// standby whose members are full (Kafka Streams would move the task later, after
+// warming it up; eddy does not yet). Then each stateful task gets up to
+// Config.StandbyReplicas standbys on other instances; see assignStandbys.
 func (b *taskBalancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32) kgo.IntoSyncAssignment {
 	var cands []*candidate
 	cb.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
-		c := &candidate{member: m, generation: meta.Generation, owned: map[TaskID]bool{}, state: map[TaskID]bool{}}
+		c := &candidate{member: m, generation: meta.Generation, owned: map[TaskID]bool{}, state: map[TaskID]bool{}, standby: map[TaskID]bool{}}
 		for _, op := range meta.OwnedPartitions {
 			if sub, ok := b.plan.readers[op.Topic]; ok {
 				for _, p := range op.Partitions {
@@ -112,10 +122,16 @@ func (b *taskBalancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32
 		}
 		var info memberInfo
 		if json.Unmarshal(meta.UserData, &info) == nil {
-			c.server = info.Server
+			c.server, c.instance = info.Server, info.Instance
 			for _, id := range info.State {
 				c.state[id] = true
 			}
+			for _, id := range info.Standby {
+				c.standby[id] = true
+			}
+		}
+		if c.instance == "" {
+			c.instance = m.MemberID // a member that names no instance is one
 		}
 		cands = append(cands, c)
 	})
@@ -130,7 +146,12 @@ func (b *taskBalancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32
 			}
 		}
 	}
-	return &planWithInfo{plan: plan, info: newClusterInfo(tasks, assigned)}
+	standbys := assignStandbys(tasks, b.stateful, cands, assigned, b.standbys)
+	servers := map[string]string{}
+	for _, c := range cands {
+		servers[c.instance] = c.server
+	}
+	return &planWithInfo{plan: plan, info: newClusterInfo(tasks, assigned, standbys, servers)}
 }
 
 // planWithInfo is a balance plan whose every member assignment carries the whole
@@ -245,6 +266,9 @@ func assignTasks(tasks []TaskID, cands []*candidate) map[TaskID]*candidate {
 		}
 	}
 	for _, id := range tasks {
+		pick(id, func(c *candidate) bool { return c.standby[id] && room(id, c) })
+	}
+	for _, id := range tasks {
 		pick(id, func(c *candidate) bool { return c.state[id] && room(id, c) })
 	}
 	for _, id := range tasks {
@@ -253,6 +277,75 @@ func assignTasks(tasks []TaskID, cands []*candidate) map[TaskID]*candidate {
 	// What the per-sub-topology quotas could not place goes by total load alone.
 	for _, id := range tasks {
 		pick(id, func(c *candidate) bool { return total.room(c) })
+	}
+	return out
+}
+
+// stateful reports whether task id has logged stores, the ones a standby can copy.
+func (b *taskBalancer) stateful(id TaskID) bool {
+	st := b.plan.subtopology(id.Subtopology)
+	return st != nil && len(st.ChangelogTopics) > 0
+}
+
+// standbyHost is an instance as the standby assignment sees it: its threads merged.
+type standbyHost struct {
+	id             string
+	state, standby map[TaskID]bool
+	load           int
+}
+
+// assignStandbys gives each stateful task up to n standbys, on instances other than
+// the one running it (threads of one instance share its disk, so a copy there would
+// guard against nothing) and each on a different instance. An instance already
+// keeping the task's standby comes first, then one with its state on disk, then the
+// one with the fewest standbys. The result maps tasks to instance IDs.
+func assignStandbys(tasks []TaskID, stateful func(TaskID) bool, cands []*candidate, active map[TaskID]*candidate, n int) map[TaskID][]string {
+	out := map[TaskID][]string{}
+	if n <= 0 {
+		return out
+	}
+	var hosts []*standbyHost
+	byID := map[string]*standbyHost{}
+	for _, c := range cands {
+		h := byID[c.instance]
+		if h == nil {
+			h = &standbyHost{id: c.instance, state: map[TaskID]bool{}, standby: map[TaskID]bool{}}
+			byID[c.instance] = h
+			hosts = append(hosts, h)
+		}
+		maps.Copy(h.state, c.state)
+		maps.Copy(h.standby, c.standby)
+	}
+	rank := func(h *standbyHost, id TaskID) int {
+		switch {
+		case h.standby[id]:
+			return 2
+		case h.state[id]:
+			return 1
+		}
+		return 0
+	}
+	for _, id := range tasks {
+		owner := active[id]
+		if owner == nil || !stateful(id) {
+			continue
+		}
+		for range n {
+			var best *standbyHost
+			for _, h := range hosts {
+				if h.id == owner.instance || slices.Contains(out[id], h.id) {
+					continue
+				}
+				if best == nil || rank(h, id) > rank(best, id) || (rank(h, id) == rank(best, id) && h.load < best.load) {
+					best = h
+				}
+			}
+			if best == nil {
+				break
+			}
+			best.load++
+			out[id] = append(out[id], best.id)
+		}
 	}
 	return out
 }

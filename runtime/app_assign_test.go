@@ -20,7 +20,7 @@ func taskList(subs, partitions int) []TaskID {
 func newCands(n int) []*candidate {
 	out := make([]*candidate, n)
 	for i := range out {
-		out[i] = &candidate{member: &kmsg.JoinGroupResponseMember{MemberID: "m" + strconv.Itoa(i)}, owned: map[TaskID]bool{}, state: map[TaskID]bool{}}
+		out[i] = &candidate{member: &kmsg.JoinGroupResponseMember{MemberID: "m" + strconv.Itoa(i)}, instance: "m" + strconv.Itoa(i), owned: map[TaskID]bool{}, state: map[TaskID]bool{}, standby: map[TaskID]bool{}}
 	}
 	return out
 }
@@ -116,6 +116,62 @@ func TestAssignTasksPrefersLocalState(t *testing.T) {
 	for _, p := range []int32{0, 2} {
 		if got := assigned[TaskID{Partition: p}].member.MemberID; got != "m1" {
 			t.Errorf("task 0_%d went to %s, want m1 which has its state", p, got)
+		}
+	}
+}
+
+func TestAssignTasksPrefersStandby(t *testing.T) {
+	tasks := taskList(1, 4)
+	cands := newCands(3)
+	// m0 and m1 keep their tasks; the failed member's 0_2 has a standby on m1 and
+	// stale state on m2. The caught-up standby wins.
+	cands[0].owned[TaskID{Partition: 0}] = true
+	cands[1].owned[TaskID{Partition: 1}] = true
+	cands[1].standby[TaskID{Partition: 2}] = true
+	cands[2].state[TaskID{Partition: 2}] = true
+	assigned := assignTasks(tasks, cands)
+	if got := assigned[TaskID{Partition: 2}].member.MemberID; got != "m1" {
+		t.Errorf("task 0_2 went to %s, want m1 which keeps its standby", got)
+	}
+}
+
+func TestAssignStandbys(t *testing.T) {
+	// Sub-topology 0 is stateless, 1 stateful. Members m0 and m1 are threads of
+	// instance a; m2 is instance b, m3 instance c.
+	tasks := taskList(2, 3)
+	stateful := func(id TaskID) bool { return id.Subtopology == 1 }
+	cands := newCands(4)
+	for i, inst := range []string{"a", "a", "b", "c"} {
+		cands[i].instance = inst
+	}
+	cands[3].standby[TaskID{Subtopology: 1, Partition: 1}] = true
+	cands[2].state[TaskID{Subtopology: 1, Partition: 1}] = true
+	active := assignTasks(tasks, cands)
+	for _, tc := range []struct{ n, want int }{{1, 1}, {2, 2}, {5, 2}} {
+		got := assignStandbys(tasks, stateful, cands, active, tc.n)
+		for _, id := range tasks {
+			sb := got[id]
+			if !stateful(id) {
+				if len(sb) > 0 {
+					t.Errorf("n=%d: stateless task %s has standbys %v", tc.n, id, sb)
+				}
+				continue
+			}
+			if len(sb) != tc.want {
+				t.Errorf("n=%d: task %s has standbys %v, want %d", tc.n, id, sb, tc.want)
+			}
+			seen := map[string]bool{active[id].instance: true}
+			for _, inst := range sb {
+				if seen[inst] {
+					t.Errorf("n=%d: task %s (active on %s) has standbys %v: an instance twice", tc.n, id, active[id].instance, sb)
+				}
+				seen[inst] = true
+			}
+		}
+		// The task's standby stays where it is, unless that instance runs it.
+		id := TaskID{Subtopology: 1, Partition: 1}
+		if tc.n == 1 && active[id].instance != "c" && got[id][0] != "c" {
+			t.Errorf("task %s: standby on %v, want c which already keeps it", id, got[id])
 		}
 	}
 }

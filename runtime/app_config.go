@@ -83,8 +83,11 @@ type Config struct {
 	CommitInterval time.Duration
 	// ProcessingGuarantee is AtLeastOnce (default); ExactlyOnce is not supported yet.
 	ProcessingGuarantee ProcessingGuarantee
-	// StandbyReplicas would keep warm copies of each task's state on other instances;
-	// only 0 is supported yet.
+	// StandbyReplicas is how many warm copies of each stateful task's stores other
+	// instances keep, reading the changelogs as the active task writes them, so that
+	// when the task fails over it moves to one of them and restores only the tail.
+	// Standbys go to other instances, never to another thread of the running one; with
+	// fewer instances a task gets fewer. Default 0.
 	StandbyReplicas int
 	// OffsetReset says where partitions without a committed offset start:
 	// OffsetResetEarliest (the default, as in Kafka Streams) or OffsetResetLatest.
@@ -145,8 +148,11 @@ type Config struct {
 	// telling them apart (prometheus.WrapRegistererWith). Nil registers nothing and
 	// skips the per-record timing.
 	Registerer prometheus.Registerer
-	// ApplicationServer is the host:port this instance would advertise for
-	// interactive queries; it is carried in the group metadata but not served yet.
+	// ApplicationServer is the host:port where this instance answers interactive
+	// queries, advertised to the other instances in the group metadata: App.KeyOwner
+	// and App.AllMetadata report it, and NewQueryHandler forwards queries for keys
+	// hosted elsewhere to it. The App does not listen on it itself; serve
+	// NewQueryHandler (or your own endpoint) there.
 	ApplicationServer string
 
 	// metrics are the application's collectors, made by withDefaults so that New
@@ -176,9 +182,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.StandbyReplicas < 0 {
 		return c, fmt.Errorf("runtime: negative StandbyReplicas %d", c.StandbyReplicas)
-	}
-	if c.StandbyReplicas > 0 {
-		return c, fmt.Errorf("%w: standby replicas", ErrNotSupported)
 	}
 	if c.Threads < 0 || c.CommitInterval < 0 || c.MaxTaskIdle < 0 || c.MaxBufferedPerPartition < 0 {
 		return c, errors.New("runtime: Threads, CommitInterval, MaxTaskIdle and MaxBufferedPerPartition must not be negative")

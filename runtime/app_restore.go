@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -13,8 +15,41 @@ import (
 	"github.com/eddy-io/eddy/state"
 )
 
-// restoreBatch is the most records applied to a store at once while restoring.
-const restoreBatch = 10000
+// restoreBatch and restoreBatchBytes bound the records applied to a store at once
+// while restoring: big batches keep the engine's commits few, and let Badger switch
+// to its restore mode (a batch of a quarter memtable or more).
+const (
+	restoreBatch      = 200_000
+	restoreBatchBytes = 8 << 20
+)
+
+// Fetch sizes of changelog readers (restore and standbys): a changelog is read from
+// the start at full speed, not polled a little at a time as input is.
+const (
+	changelogFetchBytes          = 64 << 20
+	changelogFetchPartitionBytes = 32 << 20
+)
+
+// changelogReaderOpts are the options of a client reading changelog partitions from
+// offsets, on top of the connection options.
+func changelogReaderOpts(base []kgo.Opt, offsets map[string]map[int32]kgo.Offset) []kgo.Opt {
+	return append(slices.Clone(base),
+		kgo.ConsumePartitions(offsets),
+		kgo.FetchMaxBytes(changelogFetchBytes),
+		kgo.FetchMaxPartitionBytes(changelogFetchPartitionBytes),
+		kgo.BrokerMaxReadBytes(2*changelogFetchBytes),
+		kgo.FetchMaxWait(200*time.Millisecond),
+	)
+}
+
+// restoreTarget is one logged store of a task with its engine, open while the task
+// is restored or kept as a standby.
+type restoreTarget struct {
+	store      string
+	changelog  TopicPartition
+	engine     state.Engine
+	persistent bool
+}
 
 // restorer loads stores from their changelogs when a thread creates a task.
 type restorer struct {
@@ -25,44 +60,79 @@ type restorer struct {
 	log      *slog.Logger
 }
 
-// restore brings engine up to the end of changelog tp, starting after the offset the
-// engine last committed (the whole log when it has none), and returns the offset it
-// reflects, reporting progress to m. An engine ahead of the changelog (a recreated
-// topic) is emptied and restored from the start.
-func (r *restorer) restore(store string, tp TopicPartition, engine state.Engine, m *taskMetrics) (int64, error) {
-	committed, err := engine.CommittedOffsets()
-	if err != nil {
-		return 0, err
-	}
-	start, have := committed[tp.String()]
-	end, err := r.offset(r.adm.ListEndOffsets, tp)
-	if err != nil {
-		return 0, err
-	}
-	if have && start > end {
-		r.log.Warn("local state is ahead of its changelog; restoring from scratch", "store", store, "changelog", tp.String(), "local", start, "end", end)
-		if err := engine.DeletePrefix(nil); err != nil {
-			return 0, err
-		}
-		have = false
-	}
-	if !have {
-		if start, err = r.offset(r.adm.ListStartOffsets, tp); err != nil {
-			return 0, err
-		}
-	}
-	if start >= end {
-		return end, nil
-	}
-	return end, r.replay(store, tp, engine, start, end, m.restoring(store))
+// replaying is a store being restored: its offsets and progress.
+type replaying struct {
+	target     *restoreTarget
+	start, end int64
+	next       int64
+	total      int64
+	progress   restoreProgress
 }
 
-// offset looks up tp's offset with list (start or end offsets).
-func (r *restorer) offset(list func(context.Context, ...string) (kadm.ListedOffsets, error), tp TopicPartition) (int64, error) {
-	offsets, err := list(r.ctx, tp.Topic)
-	if err != nil {
-		return 0, fmt.Errorf("list offsets of %s: %w", tp.Topic, err)
+// restoreTask brings every target up to the end of its changelog partition, each
+// starting after the offset its engine last committed (the whole log when it has
+// none), reading all of the task's changelog partitions with one client, and returns
+// the changelog offsets the engines reflect by partition name. An engine ahead of its
+// changelog (a recreated topic) is emptied and restored from the start.
+func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) (map[string]int64, error) {
+	out := make(map[string]int64, len(targets))
+	if len(targets) == 0 {
+		return out, nil
 	}
+	topics := make([]string, 0, len(targets))
+	for _, tg := range targets {
+		topics = append(topics, tg.changelog.Topic)
+	}
+	slices.Sort(topics)
+	topics = slices.Compact(topics)
+	ends, err := r.adm.ListEndOffsets(r.ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of changelogs: %w", err)
+	}
+	var starts kadm.ListedOffsets
+	var work []*replaying
+	for i := range targets {
+		tg := &targets[i]
+		tp := tg.changelog
+		end, err := lookupOffset(ends, tp)
+		if err != nil {
+			return nil, err
+		}
+		out[tp.String()] = end
+		committed, err := tg.engine.CommittedOffsets()
+		if err != nil {
+			return nil, err
+		}
+		start, have := committed[tp.String()]
+		if have && start > end {
+			r.log.Warn("local state is ahead of its changelog; restoring from scratch", "store", tg.store, "changelog", tp.String(), "local", start, "end", end)
+			if err := tg.engine.DeletePrefix(nil); err != nil {
+				return nil, err
+			}
+			have = false
+		}
+		if !have {
+			if starts == nil {
+				if starts, err = r.adm.ListStartOffsets(r.ctx, topics...); err != nil {
+					return nil, fmt.Errorf("list start offsets of changelogs: %w", err)
+				}
+			}
+			if start, err = lookupOffset(starts, tp); err != nil {
+				return nil, err
+			}
+		}
+		if start < end {
+			work = append(work, &replaying{target: tg, start: start, end: end, next: start, progress: m.restoring(tg.store)})
+		}
+	}
+	if len(work) == 0 {
+		return out, nil
+	}
+	return out, r.replay(work)
+}
+
+// lookupOffset finds tp in listed offsets.
+func lookupOffset(offsets kadm.ListedOffsets, tp TopicPartition) (int64, error) {
 	lo, ok := offsets.Lookup(tp.Topic, tp.Partition)
 	if !ok {
 		return 0, fmt.Errorf("list offsets of %s: no such partition", tp)
@@ -73,28 +143,98 @@ func (r *restorer) offset(list func(context.Context, ...string) (kadm.ListedOffs
 	return lo.Offset, nil
 }
 
-// replay reads tp from start up to end and applies it to engine in batches.
-func (r *restorer) replay(store string, tp TopicPartition, engine state.Engine, start, end int64, progress restoreProgress) error {
-	opts := append(append([]kgo.Opt(nil), r.opts...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(start)}}),
-		kgo.FetchMaxWait(200*time.Millisecond),
-	)
-	cl, err := kgo.NewClient(opts...)
+// restoreChunk is a batch of one store's changelog records on its way to the engine.
+type restoreChunk struct {
+	w     *replaying
+	batch []state.KV
+	bytes int
+	last  int64
+}
+
+// replay reads every partition of work from its start up to its end with one client
+// and applies the records in batches. Fetching and applying overlap: a goroutine
+// polls while this one writes to the engines.
+func (r *restorer) replay(work []*replaying) error {
+	offsets := map[string]map[int32]kgo.Offset{}
+	byTP := make(map[TopicPartition]*replaying, len(work))
+	for _, w := range work {
+		tp := w.target.changelog
+		if offsets[tp.Topic] == nil {
+			offsets[tp.Topic] = map[int32]kgo.Offset{}
+		}
+		offsets[tp.Topic][tp.Partition] = kgo.NewOffset().At(w.start)
+		byTP[tp] = w
+		r.log.Info("restoring store", "store", w.target.store, "changelog", tp.String(), "from", w.start, "to", w.end)
+		w.progress.remaining.Set(float64(w.end - w.start))
+		if r.listener != nil {
+			r.listener.OnRestoreStart(tp, w.target.store, w.start, w.end)
+		}
+	}
+	cl, err := kgo.NewClient(changelogReaderOpts(r.opts, offsets)...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	began := time.Now()
-	r.log.Info("restoring store", "store", store, "changelog", tp.String(), "from", start, "to", end)
-	progress.remaining.Set(float64(end - start))
-	if r.listener != nil {
-		r.listener.OnRestoreStart(tp, store, start, end)
+
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	chunks := make(chan restoreChunk, 4)
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(chunks)
+		fetchErr <- r.fetch(ctx, cl, byTP, chunks)
+	}()
+	var applyErr error
+	for c := range chunks {
+		if applyErr != nil {
+			continue // drain so the fetcher can end
+		}
+		if applyErr = r.applyChunk(c); applyErr != nil {
+			cancel()
+		}
 	}
-	var total int64
-	batch := make([]state.KV, 0, 1024)
-	for next := start; next < end; {
-		fetches := cl.PollRecords(r.ctx, restoreBatch)
-		if err := r.ctx.Err(); err != nil {
+	if err := errors.Join(applyErr, <-fetchErr); err != nil {
+		return err
+	}
+	for _, tp := range slices.SortedFunc(maps.Keys(byTP), compareTopicPartitions) {
+		w := byTP[tp]
+		// The last records before end may be gone (compaction); the engine still
+		// reflects everything up to end.
+		if err := w.target.engine.Commit(map[string]int64{tp.String(): w.end}); err != nil {
+			return err
+		}
+		w.progress.remaining.Set(0)
+		r.log.Info("restored store", "store", w.target.store, "changelog", tp.String(), "records", w.total, "took", time.Since(began))
+		if r.listener != nil {
+			r.listener.OnRestoreEnd(tp, w.target.store, w.total)
+		}
+	}
+	return nil
+}
+
+// fetch polls until every partition of byTP reached its end, gathering what it reads
+// into chunks of restoreBatch records or restoreBatchBytes per store (the last chunk
+// of a store may be smaller): the records up to end are known to exist, so waiting for a full chunk
+// costs nothing.
+func (r *restorer) fetch(ctx context.Context, cl *kgo.Client, byTP map[TopicPartition]*replaying, chunks chan<- restoreChunk) error {
+	pending := len(byTP)
+	fetched := make(map[TopicPartition]int64, len(byTP))
+	acc := make(map[TopicPartition]*restoreChunk, len(byTP))
+	for tp, w := range byTP {
+		fetched[tp] = w.start
+	}
+	send := func(c *restoreChunk) error {
+		select {
+		case chunks <- *c:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for pending > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		var ferr error
@@ -102,40 +242,64 @@ func (r *restorer) replay(store string, tp TopicPartition, engine state.Engine, 
 		if ferr != nil {
 			return ferr
 		}
-		batch = batch[:0]
-		last := next - 1
-		fetches.EachRecord(func(rec *kgo.Record) {
-			if rec.Offset >= end {
+		var full []*restoreChunk
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			tp := TopicPartition{Topic: p.Topic, Partition: p.Partition}
+			w := byTP[tp]
+			if w == nil || fetched[tp] >= w.end || len(p.Records) == 0 {
 				return
 			}
-			batch = append(batch, state.KV{Key: rec.Key, Value: rec.Value})
-			last = rec.Offset
+			for _, rec := range p.Records {
+				if rec.Offset >= w.end {
+					break
+				}
+				c := acc[tp]
+				if c == nil {
+					c = &restoreChunk{w: w, batch: make([]state.KV, 0, int(min(restoreBatch/4, w.end-rec.Offset)))}
+					acc[tp] = c
+				}
+				c.batch = append(c.batch, state.KV{Key: rec.Key, Value: rec.Value})
+				c.bytes += len(rec.Key) + len(rec.Value)
+				c.last = rec.Offset
+				if len(c.batch) == restoreBatch || c.bytes >= restoreBatchBytes {
+					full = append(full, c)
+					delete(acc, tp)
+				}
+			}
+			fetched[tp] = p.Records[len(p.Records)-1].Offset + 1
+			if fetched[tp] >= w.end {
+				pending--
+				if c := acc[tp]; c != nil {
+					full = append(full, c)
+					delete(acc, tp)
+				}
+			}
 		})
-		if len(batch) == 0 {
-			continue
+		for _, c := range full {
+			if err := send(c); err != nil {
+				return err
+			}
 		}
-		next = last + 1
-		if err := apply(engine, batch, map[string]int64{tp.String(): next}); err != nil {
-			return err
-		}
-		total += int64(len(batch))
-		progress.restored.Add(float64(len(batch)))
-		progress.remaining.Set(float64(end - next))
-		if r.listener != nil {
-			r.listener.OnBatchRestored(tp, store, last, len(batch))
-		}
-		r.log.Debug("restored batch", "store", store, "changelog", tp.String(), "offset", last, "records", len(batch), "remaining", end-next)
 	}
-	// The last records before end may be gone (compaction); the engine still reflects
-	// everything up to end.
-	if err := engine.Commit(map[string]int64{tp.String(): end}); err != nil {
+	return nil
+}
+
+// applyChunk writes one chunk to its engine with the offset it reaches.
+func (r *restorer) applyChunk(c restoreChunk) error {
+	w := c.w
+	tp := w.target.changelog
+	w.next = c.last + 1
+	if err := apply(w.target.engine, c.batch, map[string]int64{tp.String(): w.next}); err != nil {
 		return err
 	}
-	progress.remaining.Set(0)
-	r.log.Info("restored store", "store", store, "changelog", tp.String(), "records", total, "took", time.Since(began))
+	n := len(c.batch)
+	w.total += int64(n)
+	w.progress.restored.Add(float64(n))
+	w.progress.remaining.Set(float64(w.end - w.next))
 	if r.listener != nil {
-		r.listener.OnRestoreEnd(tp, store, total)
+		r.listener.OnBatchRestored(tp, w.target.store, c.last, n)
 	}
+	r.log.Debug("restored batch", "store", w.target.store, "changelog", tp.String(), "offset", c.last, "records", n, "remaining", w.end-w.next)
 	return nil
 }
 
@@ -157,4 +321,82 @@ func apply(engine state.Engine, batch []state.KV, offsets map[string]int64) erro
 		}
 	}
 	return engine.Commit(offsets)
+}
+
+// openLogged opens the engines of task id's logged stores, from the provider each
+// store's builder asks for. It fails with state.ErrInUse while another thread of this
+// instance, or the standby keeper, still holds one.
+func (a *App) openLogged(id TaskID) ([]restoreTarget, error) {
+	st := a.plan.subtopology(id.Subtopology)
+	if st == nil {
+		return nil, fmt.Errorf("runtime: no sub-topology %d", id.Subtopology)
+	}
+	var out []restoreTarget
+	for _, name := range st.Stores {
+		e := a.top.stores[name]
+		if e == nil || !e.builder.Logged() {
+			continue
+		}
+		provider := a.memory
+		if e.builder.Persistent() {
+			provider = a.persistent
+		}
+		engine, err := provider.Open(id.String(), name)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("runtime: task %s: open store %q: %w", id, name, err), closeTargets(out))
+		}
+		out = append(out, restoreTarget{
+			store:      name,
+			changelog:  TopicPartition{Topic: ChangelogTopic(a.cfg.ApplicationID, name), Partition: id.Partition},
+			engine:     engine,
+			persistent: e.builder.Persistent(),
+		})
+	}
+	return out, nil
+}
+
+// closeTargets closes the engines of targets.
+func closeTargets(targets []restoreTarget) error {
+	var errs []error
+	for _, tg := range targets {
+		errs = append(errs, tg.engine.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// handoff is a Provider that gives a task the engines restored for it before it was
+// built, so they are not closed and opened again, and opens the others from the
+// underlying provider.
+type handoff struct {
+	state.Provider
+	task    string
+	engines map[string]state.Engine
+}
+
+func newHandoff(p state.Provider, id TaskID, targets []restoreTarget, persistent bool) *handoff {
+	h := &handoff{Provider: p, task: id.String(), engines: map[string]state.Engine{}}
+	for _, tg := range targets {
+		if tg.persistent == persistent {
+			h.engines[tg.store] = tg.engine
+		}
+	}
+	return h
+}
+
+func (h *handoff) Open(task, name string) (state.Engine, error) {
+	if e, ok := h.engines[name]; ok && task == h.task {
+		delete(h.engines, name)
+		return e, nil
+	}
+	return h.Provider.Open(task, name)
+}
+
+// closeUnclaimed closes the engines the task did not take (it failed first).
+func (h *handoff) closeUnclaimed() error {
+	var errs []error
+	for name, e := range h.engines {
+		errs = append(errs, e.Close())
+		delete(h.engines, name)
+	}
+	return errors.Join(errs...)
 }

@@ -381,7 +381,6 @@ func TestAppConfigErrors(t *testing.T) {
 		want   error
 	}{
 		{"exactly once", func(c *runtime.Config) { c.ProcessingGuarantee = runtime.ExactlyOnce }, runtime.ErrNotSupported},
-		{"standbys", func(c *runtime.Config) { c.StandbyReplicas = 1 }, runtime.ErrNotSupported},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base
@@ -394,6 +393,7 @@ func TestAppConfigErrors(t *testing.T) {
 		{BootstrapServers: []string{"x:1"}},
 		{ApplicationID: "x"},
 		{ApplicationID: "../x", BootstrapServers: []string{"x:1"}},
+		{ApplicationID: "x", BootstrapServers: []string{"x:1"}, StandbyReplicas: -1},
 	} {
 		if _, err := runtime.New(wordCount(t, true), cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)

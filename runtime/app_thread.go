@@ -91,7 +91,7 @@ func newThread(app *App, name string, ctx, io context.Context, base []kgo.Opt, a
 	if app.cfg.OffsetReset == OffsetResetLatest {
 		reset = kgo.NewOffset().AtEnd()
 	}
-	bal := &taskBalancer{plan: app.plan, info: app.memberInfo}
+	bal := &taskBalancer{plan: app.plan, info: app.memberInfo, standbys: app.cfg.StandbyReplicas}
 	opts := append(slices.Clone(base),
 		kgo.ConsumerGroup(app.cfg.ApplicationID),
 		kgo.ConsumeTopics(app.plan.sources...),
@@ -360,16 +360,31 @@ func (t *thread) createTasks() error {
 // this instance still holds one of its stores.
 var errStoreBusy = errors.New("runtime: task state in use by another thread")
 
-// newTask creates and restores task id over parts.
+// newTask restores the logged stores of task id, all changelog partitions at once,
+// then creates the task over parts with those engines.
 func (t *thread) newTask(id TaskID, parts []TopicPartition) (*appTask, error) {
 	cfg := t.app.cfg
+	targets, err := t.app.openLogged(id)
+	if err != nil {
+		if errors.Is(err, state.ErrInUse) {
+			return nil, fmt.Errorf("%w: %w", errStoreBusy, err)
+		}
+		return nil, err
+	}
 	at := &appTask{changelogs: map[string]int64{}, metrics: cfg.metrics.newTask(t.name, id)}
+	restored, err := t.rest.restoreTask(targets, at.metrics)
+	if err != nil {
+		at.metrics.close()
+		return nil, errors.Join(fmt.Errorf("runtime: task %s: restore: %w", id, err), closeTargets(targets))
+	}
+	persistent := newHandoff(t.app.persistent, id, targets, true)
+	memory := newHandoff(t.app.memory, id, targets, false)
 	task, err := NewTask(t.app.top, TaskConfig{
 		ApplicationID:           cfg.ApplicationID,
 		ID:                      id,
 		Partitions:              parts,
-		Stores:                  t.app.persistent,
-		MemoryStores:            t.app.memory,
+		Stores:                  persistent,
+		MemoryStores:            memory,
 		Output:                  taskOutput{producer: t.prod, dropped: &at.metrics.productionDropped},
 		PartitionCount:          t.app.counts.count,
 		MaxBufferedPerPartition: cfg.MaxBufferedPerPartition,
@@ -377,15 +392,15 @@ func (t *thread) newTask(id TaskID, parts []TopicPartition) (*appTask, error) {
 		Logger:                  t.log,
 		OnDeserializationError:  cfg.OnDeserializationError,
 		OnProcessingError:       cfg.OnProcessingError,
-		Restore: func(store string, changelog TopicPartition, engine state.Engine) error {
-			next, err := t.rest.restore(store, changelog, engine, at.metrics)
-			if err != nil {
-				return err
-			}
-			at.changelogs[changelog.String()] = next
+		// The stores were restored above; the task only learns where they stand.
+		Restore: func(_ string, changelog TopicPartition, _ state.Engine) error {
+			at.changelogs[changelog.String()] = restored[changelog.String()]
 			return nil
 		},
 	})
+	if cerr := errors.Join(persistent.closeUnclaimed(), memory.closeUnclaimed()); cerr != nil {
+		t.log.Warn("closing restored engines the task did not take", "task", id.String(), "err", cerr)
+	}
 	if err != nil {
 		at.metrics.close()
 		if errors.Is(err, state.ErrInUse) {

@@ -67,6 +67,70 @@
 // (ErrStateDirLocked): persistent stores in Badger under <task>/<store>, with a
 // .checkpoint file per task. A task's stores are restored from their changelogs
 // before it runs, from the offset the engine last committed (atomically with the
-// state) to the end, in batches, reported to Config.RestoreListener. App.State and
-// Config.StateListener follow the instance through its AppStates.
+// state) to the end: one client reads all of the task's changelog partitions at once,
+// with large fetches, while the records already read are applied to the engines in
+// batches of up to 200,000 records or 8 MiB (state.Restorer), reported to
+// Config.RestoreListener and the restore metrics. App.State and Config.StateListener
+// follow the instance through its AppStates.
+//
+// # Standby replicas
+//
+// With Config.StandbyReplicas n, the group leader also gives each stateful task (one
+// with logged stores) up to n standbys, each on a different instance other than the
+// one running the task: the threads of an instance share its disk, so instances, not
+// threads, are what the balancer counts (each instance names itself with a random ID
+// in its group metadata). An instance that keeps a task's standby keeps it across
+// rebalances; otherwise standbys go where the task's state is on disk, then to the
+// instances with the fewest. The standbys travel with the task map in every member's
+// assignment, and App.AllMetadata lists them (InstanceMetadata.StandbyTasks).
+//
+// An instance keeps its standbys with one client of its own, outside the consumer
+// group, reading their changelog partitions from the offsets the engines last
+// committed and applying each fetch to the stores' engines with the offsets it
+// reaches; a standby processes nothing and writes nothing to Kafka, and its stores
+// cannot be queried. Members report the standbys they keep when they join, and the
+// balancer sends a task that needs a new home to a member with room whose instance
+// keeps its standby before any other: when an instance dies or leaves, its tasks go
+// to their standbys, which restore only what they had not applied yet. A standby that
+// leaves the instance's set (the task moved elsewhere, or became active here) is
+// closed; its state stays on disk, so it still counts as local state later.
+//
+// Unlike Kafka Streams, eddy has no warm-up replicas or probing rebalances: when the
+// members keeping a task's standby have no room under the balanced share, the task
+// goes elsewhere and restores fully, and a task never moves back once its standby
+// catches up.
+//
+// # Interactive queries
+//
+// App.QueryKeyValueStore gives typed, read-only access to a key-value store (a table's
+// timestamped store too) across the active tasks of this instance: Get finds the key's
+// task by its partition, Range and All merge every local task in key order. A store
+// that cannot be read here now (unknown, the application not running, the task
+// rebalancing or on another instance) fails with ErrStoreNotAvailable, ErrKeyNotLocal
+// for a key hosted elsewhere. Each instance advertises Config.ApplicationServer in the
+// group metadata, and the leader puts the whole task map in every assignment, so
+// App.KeyOwner names the instance hosting a key and App.AllMetadata and
+// App.MetadataForStore list the instances with their tasks and stores.
+// NewQueryHandler is the opt-in HTTP endpoint, registered per store with
+// RegisterKeyValueQuery, answering key and range queries in JSON and forwarding a key
+// query to the instance that owns it; serve it at the ApplicationServer address.
+//
+// # Metrics
+//
+// With Config.Registerer set, Run registers Prometheus metrics, labelled with the
+// application_id: eddy_app_state, eddy_task_processed_records_total,
+// eddy_task_dropped_records_total (by reason), eddy_task_process_latency_seconds,
+// eddy_thread_commit_latency_seconds, eddy_task_restored_records_total,
+// eddy_task_restore_remaining_records and eddy_consumer_lag_records; the doc of
+// Config.Registerer details their labels. Close unregisters them.
+//
+// # Dead letters
+//
+// Config.OnDeserializationError and OnProcessingError take an ErrorHandler:
+// FailOnError (the default) stops the application, ContinueOnError skips and counts
+// the record, and SendToDeadLetterTopic(topic) writes the failed record to topic with
+// its key, value, timestamp and headers plus the DeadLetterHeader* headers (Kafka
+// Streams' KIP-1034 names) saying where it came from and why, then continues. The
+// dead letter goes out with the task's output, before the commit that passes its
+// offset; the topic must exist.
 package runtime

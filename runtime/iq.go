@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/eddy-io/eddy/serde"
@@ -63,11 +64,14 @@ type InstanceMetadata struct {
 	Tasks []TaskID
 	// Stores are the stores of those tasks, sorted.
 	Stores []string
+	// StandbyTasks are the tasks whose state the instance keeps as a standby replica
+	// (Config.StandbyReplicas), in ID order; their stores are not queryable.
+	StandbyTasks []TaskID
 }
 
 // clusterInfo is the group's task map that the leader puts in every member's
-// assignment: the task count of each sub-topology and the active tasks of each
-// ApplicationServer (the threads of one instance merged).
+// assignment: the task count of each sub-topology and the active and standby tasks
+// of each instance (its threads merged).
 type clusterInfo struct {
 	Tasks map[int]int32 `json:"tasks"`
 	Hosts []hostTasks   `json:"hosts"`
@@ -75,31 +79,61 @@ type clusterInfo struct {
 
 // hostTasks is one instance's share of clusterInfo: sub-topology to partitions.
 type hostTasks struct {
-	Server string          `json:"server"`
-	Active map[int][]int32 `json:"active"`
+	Server   string          `json:"server"`
+	Instance string          `json:"instance,omitempty"`
+	Active   map[int][]int32 `json:"active"`
+	Standby  map[int][]int32 `json:"standby,omitempty"`
 }
 
-// newClusterInfo describes an assignment made by the balancer.
-func newClusterInfo(tasks []TaskID, assigned map[TaskID]*candidate) *clusterInfo {
+// newClusterInfo describes an assignment made by the balancer: active tasks by
+// candidate, standbys by instance ID, servers the ApplicationServer of each instance.
+func newClusterInfo(tasks []TaskID, assigned map[TaskID]*candidate, standbys map[TaskID][]string, servers map[string]string) *clusterInfo {
 	ci := &clusterInfo{Tasks: map[int]int32{}}
-	byServer := map[string]*hostTasks{}
+	byInstance := map[string]*hostTasks{}
+	host := func(instance, server string) *hostTasks {
+		h := byInstance[instance]
+		if h == nil {
+			h = &hostTasks{Server: server, Instance: instance, Active: map[int][]int32{}}
+			byInstance[instance] = h
+		}
+		return h
+	}
 	for _, id := range tasks {
 		ci.Tasks[id.Subtopology] = max(ci.Tasks[id.Subtopology], id.Partition+1)
-		c := assigned[id]
-		if c == nil {
+		if c := assigned[id]; c != nil {
+			h := host(c.instance, c.server)
+			h.Active[id.Subtopology] = append(h.Active[id.Subtopology], id.Partition)
+		}
+		for _, inst := range standbys[id] {
+			h := host(inst, servers[inst])
+			if h.Standby == nil {
+				h.Standby = map[int][]int32{}
+			}
+			h.Standby[id.Subtopology] = append(h.Standby[id.Subtopology], id.Partition)
+		}
+	}
+	for _, inst := range slices.Sorted(maps.Keys(byInstance)) {
+		ci.Hosts = append(ci.Hosts, *byInstance[inst])
+	}
+	slices.SortStableFunc(ci.Hosts, func(a, b hostTasks) int { return strings.Compare(a.Server, b.Server) })
+	return ci
+}
+
+// standbysOf returns the standby tasks of instance in ID order.
+func (ci *clusterInfo) standbysOf(instance string) []TaskID {
+	var out []TaskID
+	for _, h := range ci.Hosts {
+		if h.Instance != instance {
 			continue
 		}
-		h := byServer[c.server]
-		if h == nil {
-			h = &hostTasks{Server: c.server, Active: map[int][]int32{}}
-			byServer[c.server] = h
+		for sub, parts := range h.Standby {
+			for _, p := range parts {
+				out = append(out, TaskID{Subtopology: sub, Partition: p})
+			}
 		}
-		h.Active[id.Subtopology] = append(h.Active[id.Subtopology], id.Partition)
 	}
-	for _, s := range slices.Sorted(maps.Keys(byServer)) {
-		ci.Hosts = append(ci.Hosts, *byServer[s])
-	}
-	return ci
+	slices.SortFunc(out, compareTaskIDs)
+	return out
 }
 
 // owner returns the server whose instance runs task id.
@@ -159,8 +193,8 @@ func (q *queryState) subtopologyOf(name string) (int, error) {
 }
 
 // AllMetadata lists the instances of the application, sorted by ApplicationServer,
-// with their active tasks and stores, from the latest assignment this instance
-// received; it is empty before the first one.
+// with their active tasks and stores and their standby tasks, from the latest
+// assignment this instance received; it is empty before the first one.
 func (a *App) AllMetadata() []InstanceMetadata {
 	ci := a.queries.latest()
 	if ci == nil {
@@ -181,6 +215,7 @@ func (a *App) AllMetadata() []InstanceMetadata {
 		}
 		slices.SortFunc(m.Tasks, compareTaskIDs)
 		m.Stores = slices.Sorted(maps.Keys(stores))
+		m.StandbyTasks = ci.standbysOf(h.Instance)
 		out = append(out, m)
 	}
 	return out
