@@ -41,8 +41,8 @@ type Builder struct {
 	// repartitioned maps each repartition topic's base name to the node its sink
 	// reads, so a second aggregation of the same grouping reuses the topic.
 	repartitioned map[string]string
-	// windowed holds each windowed aggregation processor's windows and late-record
-	// count (see DroppedLateRecords), for Suppress and the metric.
+	// windowed holds each windowed aggregation processor's windows, for Suppress, and
+	// its late-record count, for DroppedLateRecords.
 	windowed map[string]*windowedNode
 	errs     []error
 	built    bool

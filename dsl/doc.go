@@ -101,8 +101,9 @@
 // half-open, [start, end), except sliding and session windows, whose ends are
 // included, as in Kafka Streams. Each windowed processor tracks the stream time it
 // observes, the largest timestamp that reached it; a record for a window whose end +
-// grace is at or before it is late: dropped from that window, counted in
-// Builder.DroppedLateRecords, and sent to the stream WithLateRecords asks for.
+// grace is at or before it is late: dropped from that window, counted per task in
+// runtime.TaskMetrics.DroppedLate (eddy_task_dropped_records_total{reason="late"}) and
+// in Builder.DroppedLateRecords, and sent to the stream WithLateRecords asks for.
 // EmitOnWindowClose and Table.Suppress give final results only.
 //
 // # Where we differ from Kafka Streams

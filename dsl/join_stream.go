@@ -284,7 +284,8 @@ func (p *windowJoin[K, V, VO, VR]) Process(r runtime.Record[K, V]) error {
 		c.streamTime = t
 	}
 	if p.closed(p.side, t) {
-		return nil // late: its window has closed
+		p.ctx.LateRecordDropped() // its window has closed
+		return nil
 	}
 	if advanced && p.outer != nil {
 		if err := p.emitClosed(); err != nil {
@@ -293,6 +294,8 @@ func (p *windowJoin[K, V, VO, VR]) Process(r runtime.Record[K, V]) error {
 	}
 	if err := p.this.Put(r.Key, r.Value, t); err != nil {
 		if errors.Is(err, state.ErrExpired) {
+			// Older than the store keeps: its window has closed too.
+			p.ctx.LateRecordDropped()
 			return nil
 		}
 		return err

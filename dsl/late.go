@@ -34,10 +34,12 @@ func windowedProcessor[K any](b *Builder, name string, closeAfter int64) *window
 // A record is counted once even when it is dropped from several hopping windows; Kafka
 // Streams' dropped-records sensor counts each window.
 //
-// Kafka Streams reports these in its dropped-records metric per task. The runtime has
-// no hook yet for a processor to add to its task's metrics, so the counts live here, in
-// the builder that made the processors: keep it to read them. Two applications running
-// one topology in the same process add to the same counts.
+// The processors also report each drop to their task (ProcessorContext.
+// LateRecordDropped), which counts it in runtime.TaskMetrics.DroppedLate and the
+// eddy_task_dropped_records_total{reason="late"} metric, as Kafka Streams' per-task
+// dropped-records metric; that count includes stream-stream joins and is the one to
+// monitor. These counts, per processor, live in the builder that made the processors:
+// two applications running one topology in the same process add to the same counts.
 func (b *Builder) DroppedLateRecords() map[string]int64 {
 	out := make(map[string]int64, len(b.windowed))
 	for name, n := range b.windowed {

@@ -216,6 +216,7 @@ func (p *sessionProcessor[K, V, VR]) Process(r runtime.Record[K, V]) error {
 	}
 	if end < closeTime {
 		p.dropped.Add(1)
+		p.ctx.LateRecordDropped()
 		return nil
 	}
 	merged := serde.Windowed[K]{Key: r.Key, Start: start, End: end}
@@ -245,6 +246,7 @@ func (p *sessionProcessor[K, V, VR]) Process(r runtime.Record[K, V]) error {
 	err = p.st.Put(merged, next)
 	if errors.Is(err, state.ErrExpired) {
 		p.dropped.Add(1)
+		p.ctx.LateRecordDropped()
 		return nil
 	}
 	if err != nil {

@@ -85,8 +85,23 @@ func expectStrings(t *testing.T, what string, got, want []string) {
 	}
 }
 
-// dropped returns the late records the aggregation processor name dropped.
-func (r *winRig) dropped(name string) int64 { return r.b.DroppedLateRecords()[name] }
+// dropped returns the late records the aggregation processor name dropped, having
+// checked that the tasks' metrics count as many late records as the builder does for
+// all its processors.
+func (r *winRig) dropped(name string) int64 {
+	r.t.Helper()
+	var builder, tasks int64
+	for _, n := range r.b.DroppedLateRecords() {
+		builder += n
+	}
+	for _, m := range r.d.TaskMetrics() {
+		tasks += m.DroppedLate
+	}
+	if tasks != builder {
+		r.t.Errorf("tasks' metrics count %d late records, the builder %d", tasks, builder)
+	}
+	return r.b.DroppedLateRecords()[name]
+}
 
 // asText maps a windowed table's values to text, which the rig writes.
 func asText[V any](t dsl.Table[serde.Windowed[string], V]) dsl.Table[serde.Windowed[string], string] {

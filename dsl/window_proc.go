@@ -81,6 +81,7 @@ func (p *windowProcessor[K, V, VR]) Process(r runtime.Record[K, V]) error {
 	}
 	if late {
 		p.dropped.Add(1)
+		p.ctx.LateRecordDropped()
 	}
 	return err
 }

@@ -16,6 +16,7 @@ const (
 	dropInvalidTimestamp = "invalid_timestamp"
 	dropUnknownPartition = "unknown_partition"
 	dropProduction       = "production"
+	dropLate             = "late"
 )
 
 // appMetrics are an application's Prometheus collectors, registered as one collector
@@ -72,7 +73,7 @@ func newAppMetrics(appID string, reg prometheus.Registerer) *appMetrics {
 		processed: prometheus.NewDesc("eddy_task_processed_records_total",
 			"Records the task processed through its sub-topology.", []string{"thread", "task"}, app),
 		dropped: prometheus.NewDesc("eddy_task_dropped_records_total",
-			"Records the task skipped, by reason: deserialization and processing (the error handler said continue or dead-lettered them), invalid_timestamp, unknown_partition, production (the broker refused them and the production handler said continue).",
+			"Records the task skipped, by reason: deserialization and processing (the error handler said continue or dead-lettered them), invalid_timestamp, unknown_partition, production (the broker refused them and the production handler said continue), late (a windowed aggregation or stream-stream join got them after their window closed).",
 			[]string{"thread", "task", "reason"}, app),
 		tasks: map[*taskMetrics]struct{}{},
 	}
@@ -151,6 +152,7 @@ func (m *appMetrics) Collect(ch chan<- prometheus.Metric) {
 			{dropInvalidTimestamp, c.SkippedInvalidTimestamp},
 			{dropUnknownPartition, c.SkippedUnknownPartition},
 			{dropProduction, tm.productionDropped.Load()},
+			{dropLate, c.DroppedLate},
 		} {
 			ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(d.n), tm.thread, tm.id, d.reason)
 		}

@@ -165,6 +165,9 @@ func TestAppMetrics(t *testing.T) {
 		if got, _ := sumMetric(dropped, nil); got != 1 {
 			return fmt.Errorf("%v records dropped in all, want 1", got)
 		}
+		if got, n := sumMetric(dropped, map[string]string{"reason": "late"}); got != 0 || n != 6 {
+			return fmt.Errorf("%v records dropped late in %d series, want 0 in one per task (6)", got, n)
+		}
 		if got, _ := sumMetric(gatherMetric(t, reg, "eddy_task_process_latency_seconds"), map[string]string{"task": "0_"}); got != float64(len(in)+1) {
 			return fmt.Errorf("%v process latencies observed in sub-topology 0, want %d", got, len(in)+1)
 		}

@@ -82,6 +82,7 @@ func (c *procContext[K, V]) TaskID() TaskID        { return c.task.id }
 func (c *procContext[K, V]) StreamTime() int64     { return c.task.streamTime }
 func (c *procContext[K, V]) WallClockTime() int64  { return c.task.now() }
 func (c *procContext[K, V]) ApplicationID() string { return c.task.appID }
+func (c *procContext[K, V]) LateRecordDropped()    { c.task.counters.late.Add(1) }
 
 // GetStore returns the store name from ctx (a ProcessorContext or a Task) as S, for
 // example GetStore[*state.KeyValueStore[string, int64]](ctx, "counts").

@@ -39,6 +39,10 @@ type ProcessorContext[KOut, VOut any] interface {
 	WallClockTime() int64
 	// ApplicationID returns the application ID, the prefix of internal topic names.
 	ApplicationID() string
+	// LateRecordDropped counts, in the task's TaskMetrics.DroppedLate, a record the
+	// processor dropped because it arrived after the window it belonged to had closed,
+	// as windowed aggregations and stream-stream joins do.
+	LateRecordDropped()
 }
 
 // PunctuationType says which clock drives a punctuator.

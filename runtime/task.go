@@ -61,7 +61,7 @@ type Task struct {
 
 // taskCounters are TaskMetrics, updated atomically so Metrics can be read anywhere.
 type taskCounters struct {
-	processed, badTimestamp, badDecode, badProcess, unknownPartition, streamPunct, wallPunct atomic.Int64
+	processed, badTimestamp, badDecode, badProcess, unknownPartition, late, streamPunct, wallPunct atomic.Int64
 }
 
 // taskStore is one store of a task with what its commit needs.

@@ -61,6 +61,7 @@ func (t *Task) Metrics() TaskMetrics {
 		SkippedDeserialization:  c.badDecode.Load(),
 		SkippedProcessing:       c.badProcess.Load(),
 		SkippedUnknownPartition: c.unknownPartition.Load(),
+		DroppedLate:             c.late.Load(),
 		StreamTimePunctuations:  c.streamPunct.Load(),
 		WallClockPunctuations:   c.wallPunct.Load(),
 	}

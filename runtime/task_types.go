@@ -168,6 +168,11 @@ type TaskMetrics struct {
 	// SkippedUnknownPartition counts records given to Add for a partition the task
 	// does not own.
 	SkippedUnknownPartition int64
+	// DroppedLate counts records that windowed aggregations and stream-stream joins
+	// dropped because they arrived after their window closed (window end + grace, by
+	// stream time); see ProcessorContext.LateRecordDropped. The records did go through
+	// the topology, so Processed counts them too.
+	DroppedLate int64
 	// StreamTimePunctuations and WallClockPunctuations count punctuator calls.
 	StreamTimePunctuations int64
 	WallClockPunctuations  int64
