@@ -84,6 +84,9 @@ func runAppSection(ctx context.Context) (md string, err error) {
 	if err := appRestoreSection(ctx, env, &b); err != nil {
 		return "", fmt.Errorf("restore: %w", err)
 	}
+	if err := appRSSSection(ctx, env, &b); err != nil {
+		return "", fmt.Errorf("rss with %d tasks: %w", appRSSPartitions, err)
+	}
 	return b.String(), nil
 }
 

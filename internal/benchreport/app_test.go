@@ -76,10 +76,10 @@ func TestAppSectionSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker, eddy applications and goka")
 	}
-	defer func(s, w, r, runs int) {
-		statelessRecords, wordCountLines, restoreRecords, *appRuns = s, w, r, runs
-	}(statelessRecords, wordCountLines, restoreRecords, *appRuns)
-	statelessRecords, wordCountLines, restoreRecords, *appRuns = 3000, 500, 3000, 1
+	defer func(s, w, r, rss, runs int) {
+		statelessRecords, wordCountLines, restoreRecords, appRSSPerPartition, *appRuns = s, w, r, rss, runs
+	}(statelessRecords, wordCountLines, restoreRecords, appRSSPerPartition, *appRuns)
+	statelessRecords, wordCountLines, restoreRecords, appRSSPerPartition, *appRuns = 3000, 500, 3000, 20, 1
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -87,7 +87,7 @@ func TestAppSectionSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| **eddy / loop** |", "| **eddy / goka** |", "| **restore / consume** |", "Goal: at least 0.80x", "Goal: at least 3x"} {
+	for _, want := range []string{"| **eddy / loop** |", "| **eddy / goka** |", "| **restore / consume** |", "RSS with 64 stateful tasks", "Goal: at least 0.80x", "Goal: at least 3x"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
