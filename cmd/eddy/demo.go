@@ -5,19 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eddy-io/eddy/broker"
 	"github.com/eddy-io/eddy/dsl"
+	"github.com/eddy-io/eddy/internal/sandbox"
 	"github.com/eddy-io/eddy/runtime"
 	"github.com/eddy-io/eddy/serde"
 )
@@ -56,34 +53,17 @@ with the eddy runtime, print the final counts, and exit.`,
 	}
 }
 
-// runDemo runs the whole demo in a temporary directory it removes afterwards.
+// runDemo runs the whole demo in a sandbox it removes afterwards.
 func runDemo(ctx context.Context, out io.Writer) (err error) {
-	dir, err := os.MkdirTemp("", "eddy-demo-")
+	sb, err := sandbox.Start(ctx, "demo", out)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	quiet := slog.New(slog.DiscardHandler)
-
-	b, err := broker.New(broker.Config{DataDir: dir + "/broker", Listen: "127.0.0.1:0", Logger: quiet, GroupInitialRebalanceDelay: -1})
-	if err != nil {
-		return fmt.Errorf("demo: broker: %w", err)
+	defer func() { err = errors.Join(err, sb.Close()) }()
+	if err := sb.CreateTopics(ctx, 3, "lines", "page-views", "word-counts", "page-view-counts"); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
-	if err := b.Start(ctx); err != nil {
-		return fmt.Errorf("demo: broker: %w", err)
-	}
-	defer func() { err = errors.Join(err, b.Close()) }()
-	fmt.Fprintf(out, "broker listening on %s\n", b.Addr())
-
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
-	if err != nil {
-		return fmt.Errorf("demo: client: %w", err)
-	}
-	defer cl.Close()
-	if err := demoTopics(ctx, kadm.NewClient(cl)); err != nil {
-		return err
-	}
-	if err := demoProduce(ctx, cl); err != nil {
+	if err := demoProduce(ctx, sb.Client); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "produced %d lines and %d page views\n", len(demoLines), len(demoPageViews))
@@ -92,40 +72,16 @@ func runDemo(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	app, err := runtime.New(top, runtime.Config{
-		ApplicationID:    "eddy-demo",
-		BootstrapServers: []string{b.Addr()},
-		StateDir:         dir + "/state",
-		CommitInterval:   200 * time.Millisecond,
-		Logger:           quiet,
-	})
+	app, err := sb.RunApp(ctx, "eddy-demo", top)
 	if err != nil {
-		return fmt.Errorf("demo: app: %w", err)
+		return fmt.Errorf("demo: %w", err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- app.Run(runCtx) }()
-
-	words, views, readErr := demoResults(ctx, cl, runErr)
-	stop()
-	closeErr := app.Close(context.WithoutCancel(ctx))
-	if readErr != nil {
-		return errors.Join(readErr, closeErr)
-	}
-	if closeErr != nil {
-		return fmt.Errorf("demo: close app: %w", closeErr)
+	words, views, readErr := demoResults(ctx, sb.Client, app)
+	if err := errors.Join(readErr, app.Stop(ctx)); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	printCounts(out, "word counts", words)
 	printCounts(out, "page views", views)
-	return nil
-}
-
-func demoTopics(ctx context.Context, adm *kadm.Client) error {
-	for _, t := range []string{"lines", "page-views", "word-counts", "page-view-counts"} {
-		if _, err := adm.CreateTopic(ctx, 3, 1, nil, t); err != nil {
-			return fmt.Errorf("demo: create topic %s: %w", t, err)
-		}
-	}
 	return nil
 }
 
@@ -169,7 +125,7 @@ func demoTopology() (*runtime.Topology, error) {
 
 // demoResults reads both output topics until the counts equal what the sample implies,
 // or the app fails, or ctx ends.
-func demoResults(ctx context.Context, cl *kgo.Client, runErr <-chan error) (words, views map[string]int64, err error) {
+func demoResults(ctx context.Context, cl *kgo.Client, app *sandbox.App) (words, views map[string]int64, err error) {
 	wantWords, wantViews := map[string]int64{}, map[string]int64{}
 	for _, l := range demoLines {
 		for _, w := range strings.Fields(l) {
@@ -184,16 +140,14 @@ func demoResults(ctx context.Context, cl *kgo.Client, runErr <-chan error) (word
 	words, views = map[string]int64{}, map[string]int64{}
 	i64 := serde.Int64()
 	for !maps.Equal(words, wantWords) || !maps.Equal(views, wantViews) {
-		select {
-		case err := <-runErr:
-			return nil, nil, fmt.Errorf("demo: app stopped: %w", err)
-		default:
+		if err := app.Failed(); err != nil {
+			return nil, nil, fmt.Errorf("app stopped: %w", err)
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fs := cl.PollFetches(pollCtx)
 		cancel()
 		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("demo: results did not arrive: %w", ctx.Err())
+			return nil, nil, fmt.Errorf("results did not arrive: %w", ctx.Err())
 		}
 		var decodeErr error
 		fs.EachRecord(func(r *kgo.Record) {
@@ -209,7 +163,7 @@ func demoResults(ctx context.Context, cl *kgo.Client, runErr <-chan error) (word
 			}
 		})
 		if decodeErr != nil {
-			return nil, nil, fmt.Errorf("demo: decode count: %w", decodeErr)
+			return nil, nil, fmt.Errorf("decode count: %w", decodeErr)
 		}
 	}
 	return words, views, nil

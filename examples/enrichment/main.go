@@ -15,17 +15,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eddy-io/eddy/broker"
 	"github.com/eddy-io/eddy/dsl"
+	"github.com/eddy-io/eddy/internal/sandbox"
 	"github.com/eddy-io/eddy/runtime"
 	"github.com/eddy-io/eddy/serde"
 )
@@ -66,35 +64,16 @@ func topology() (*runtime.Topology, error) {
 }
 
 func run(ctx context.Context, out io.Writer) (err error) {
-	dir, err := os.MkdirTemp("", "eddy-enrichment-")
+	sb, err := sandbox.Start(ctx, "enrichment", out)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	quiet := slog.New(slog.DiscardHandler)
-
-	brk, err := broker.New(broker.Config{DataDir: dir + "/broker", Listen: "127.0.0.1:0", Logger: quiet, GroupInitialRebalanceDelay: -1})
-	if err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
-	if err := brk.Start(ctx); err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
-	defer func() { err = errors.Join(err, brk.Close()) }()
-	fmt.Fprintf(out, "broker listening on %s\n", brk.Addr())
-
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brk.Addr()))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
+	defer func() { err = errors.Join(err, sb.Close()) }()
 	// The join's inputs are co-partitioned: the same partition count, keyed alike.
-	for _, t := range []string{"customers", "orders", "enriched-orders"} {
-		if _, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 1, nil, t); err != nil {
-			return fmt.Errorf("create topic %s: %w", t, err)
-		}
+	if err := sb.CreateTopics(ctx, 2, "customers", "orders", "enriched-orders"); err != nil {
+		return err
 	}
-	if err := produce(ctx, cl, "customers", customers); err != nil {
+	if err := produce(ctx, sb.Client, "customers", customers); err != nil {
 		return err
 	}
 
@@ -102,34 +81,19 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	app, err := runtime.New(top, runtime.Config{
-		ApplicationID:    "enrichment",
-		BootstrapServers: []string{brk.Addr()},
-		StateDir:         dir + "/state",
-		CommitInterval:   100 * time.Millisecond,
-		Logger:           quiet,
-	})
+	app, err := sb.RunApp(ctx, "enrichment", top)
 	if err != nil {
 		return err
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- app.Run(runCtx) }()
-	defer func() {
-		stop()
-		err = errors.Join(err, app.Close(context.WithoutCancel(ctx)))
-		if rerr := <-runErr; rerr != nil && !errors.Is(rerr, context.Canceled) {
-			err = errors.Join(err, rerr)
-		}
-	}()
+	defer func() { err = errors.Join(err, app.Stop(ctx)) }()
 
-	if err := waitForCustomers(ctx, app); err != nil {
+	if err := waitForCustomers(ctx, app.App); err != nil {
 		return err
 	}
-	if err := produce(ctx, cl, "orders", orders); err != nil {
+	if err := produce(ctx, sb.Client, "orders", orders); err != nil {
 		return err
 	}
-	enriched, err := read(ctx, brk.Addr(), len(orders))
+	enriched, err := read(ctx, sb.Broker.Addr(), len(orders))
 	if err != nil {
 		return err
 	}

@@ -28,16 +28,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eddy-io/eddy/broker"
 	"github.com/eddy-io/eddy/dsl"
+	"github.com/eddy-io/eddy/internal/sandbox"
 	"github.com/eddy-io/eddy/runtime"
 	"github.com/eddy-io/eddy/serde"
 )
@@ -76,33 +74,16 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer) (err error) {
-	dir, err := os.MkdirTemp("", "eddy-pageviews-")
+	sb, err := sandbox.Start(ctx, "pageviews", out)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	quiet := slog.New(slog.DiscardHandler)
-
-	br, err := broker.New(broker.Config{DataDir: dir + "/broker", Listen: "127.0.0.1:0", Logger: quiet, GroupInitialRebalanceDelay: -1})
-	if err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
-	if err := br.Start(ctx); err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
-	defer func() { err = errors.Join(err, br.Close()) }()
-	fmt.Fprintf(out, "broker listening on %s\n", br.Addr())
-
-	cl, err := kgo.NewClient(kgo.SeedBrokers(br.Addr()))
-	if err != nil {
+	defer func() { err = errors.Join(err, sb.Close()) }()
+	if err := sb.CreateTopics(ctx, 1, "page-views", "page-views-per-minute"); err != nil {
 		return err
-	}
-	defer cl.Close()
-	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, "page-views", "page-views-per-minute"); err != nil {
-		return fmt.Errorf("create topics: %w", err)
 	}
 	start := time.Now().Truncate(window).Add(-10 * window)
-	if err := produce(ctx, cl, start); err != nil {
+	if err := produce(ctx, sb.Client, start); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "produced %d page views from %s\n\n", len(sample), start.Format(time.TimeOnly))
@@ -111,22 +92,12 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	app, err := runtime.New(top, runtime.Config{
-		ApplicationID:    "pageviews",
-		BootstrapServers: []string{br.Addr()},
-		StateDir:         dir + "/state",
-		CommitInterval:   200 * time.Millisecond,
-		Logger:           quiet,
-	})
+	app, err := sb.RunApp(ctx, "pageviews", top)
 	if err != nil {
-		return fmt.Errorf("app: %w", err)
+		return err
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- app.Run(runCtx) }()
-	readErr := printResults(ctx, out, cl, expected(start), runErr)
-	stop()
-	return errors.Join(readErr, app.Close(context.WithoutCancel(ctx)))
+	readErr := printResults(ctx, out, sb.Client, expected(start), app)
+	return errors.Join(readErr, app.Stop(ctx))
 }
 
 // topology counts views per page per minute, emitting each window's final count.
@@ -167,16 +138,14 @@ func expected(start time.Time) int {
 }
 
 // printResults reads the final counts until n arrived, the app fails, or ctx ends.
-func printResults(ctx context.Context, out io.Writer, cl *kgo.Client, n int, runErr <-chan error) error {
+func printResults(ctx context.Context, out io.Writer, cl *kgo.Client, n int, app *sandbox.App) error {
 	cl.AddConsumeTopics("page-views-per-minute")
 	keys := serde.TimeWindowedKey(serde.String(), window.Milliseconds())
 	counts := serde.Nullable(serde.Int64())
 	fmt.Fprintf(out, "%-13s  %-9s  %s\n", "window", "page", "views")
 	for seen := 0; seen < n; {
-		select {
-		case err := <-runErr:
+		if err := app.Failed(); err != nil {
 			return fmt.Errorf("app stopped: %w", err)
-		default:
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fs := cl.PollFetches(pollCtx)
