@@ -93,8 +93,13 @@ type Config struct {
 	// OffsetResetEarliest (the default, as in Kafka Streams) or OffsetResetLatest.
 	// Repartition topics always start at the earliest offset.
 	OffsetReset OffsetReset
-	// MaxTaskIdle is how long a task waits for data on an empty input partition before
-	// processing the others (Kafka's max.task.idle.ms). Default 0: never wait.
+	// MaxTaskIdle is how long a task waits for data on an empty input partition that
+	// is caught up before processing the others (Kafka's max.task.idle.ms). Default 0:
+	// do not wait for those. Whatever its value, a task waits up to
+	// max(MaxTaskIdle, DefaultLagIdle) for an empty partition whose last fetch said the
+	// broker holds records beyond the ones fetched (or that was not fetched yet), so
+	// that the records of a join's inputs are processed in timestamp order. Negative
+	// (-1) never waits.
 	MaxTaskIdle time.Duration
 	// MaxBufferedPerPartition is how many records a task queues per input partition
 	// before the thread pauses fetching it. Default 1000.
@@ -183,8 +188,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.StandbyReplicas < 0 {
 		return c, fmt.Errorf("runtime: negative StandbyReplicas %d", c.StandbyReplicas)
 	}
-	if c.Threads < 0 || c.CommitInterval < 0 || c.MaxTaskIdle < 0 || c.MaxBufferedPerPartition < 0 {
-		return c, errors.New("runtime: Threads, CommitInterval, MaxTaskIdle and MaxBufferedPerPartition must not be negative")
+	if c.Threads < 0 || c.CommitInterval < 0 || c.MaxBufferedPerPartition < 0 {
+		return c, errors.New("runtime: Threads, CommitInterval and MaxBufferedPerPartition must not be negative")
 	}
 	if c.Threads == 0 {
 		c.Threads = 1

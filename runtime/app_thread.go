@@ -161,6 +161,13 @@ func (t *thread) iterate(fetches kgo.Fetches) error {
 	})
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		tp := TopicPartition{Topic: p.Topic, Partition: p.Partition}
+		if at := t.byTP[tp]; at != nil {
+			hw := p.HighWatermark
+			if p.Err != nil {
+				hw = -1
+			}
+			at.task.SetEndOffset(tp, hw)
+		}
 		if len(p.Records) > 0 {
 			t.route(tp, p.Records)
 		}

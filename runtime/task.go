@@ -55,6 +55,7 @@ type Task struct {
 	puncts     []*schedule
 	punctSeq   uint64
 	closed     bool
+	fetching   bool // SetEndOffset has been called: the task reads from a broker
 
 	counters taskCounters
 }
@@ -257,7 +258,7 @@ func (t *Task) addPartitions(g *group) error {
 		}
 	}
 	now := int64(0)
-	if t.cfg.MaxTaskIdle > 0 {
+	if t.cfg.MaxTaskIdle >= 0 {
 		now = t.now()
 	}
 	for _, tp := range parts {
@@ -268,7 +269,7 @@ func (t *Task) addPartitions(g *group) error {
 		if _, dup := t.byPartition[tp]; dup {
 			return fmt.Errorf("%w: task %s: partition %s given twice", ErrInvalidTopology, t.id, tp)
 		}
-		q := &partitionQueue{tp: tp, source: built[tp.Topic], node: n, partitionTime: UnknownTime, nextOffset: -1, emptySince: now}
+		q := &partitionQueue{tp: tp, source: built[tp.Topic], node: n, partitionTime: UnknownTime, nextOffset: -1, emptySince: now, fetched: -1}
 		t.queues = append(t.queues, q)
 		t.byPartition[tp] = q
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"sync/atomic"
+	"time"
 )
 
 // Add queues records, each in its partition's queue in the order given. Records of
@@ -24,7 +25,21 @@ func (t *Task) Add(records []ConsumedRecord) {
 		}
 		t.seq++
 		q.push(*r, t.seq)
+		q.fetched = r.Offset + 1
 	}
+}
+
+// SetEndOffset tells the task the high watermark of tp that a fetch of it reported,
+// so that next can tell an empty partition that is caught up from one whose records
+// are on the broker but not fetched yet (Kafka's KIP-695). A negative hw forgets what
+// was known, as after a fetch error.
+func (t *Task) SetEndOffset(tp TopicPartition, hw int64) {
+	q := t.byPartition[tp]
+	if q == nil {
+		return
+	}
+	t.fetching = true
+	q.endOffset, q.endKnown = hw, hw >= 0
 }
 
 // Buffered returns the number of records queued for tp.
@@ -45,10 +60,14 @@ func (t *Task) ShouldPause(tp TopicPartition) bool {
 // takes the task's partitions away for a while: it fetches them again from the
 // committed offsets, which the dropped records lie after.
 func (t *Task) ClearBuffered() {
+	now := t.now()
 	for _, q := range t.queues {
 		for q.len() > 0 {
 			q.pop()
 		}
+		// The partition is fetched again from its committed offset: what the last
+		// fetches said about it no longer holds.
+		q.fetched, q.endOffset, q.endKnown, q.emptySince = -1, 0, false, now
 	}
 }
 
@@ -87,6 +106,9 @@ func (t *Task) ensureHead(q *partitionQueue) bool {
 		t.log.Warn("skipping record with a negative timestamp", "task", t.id.String(), "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "timestamp", ts)
 		q.nextOffset = r.Offset + 1
 		q.pop()
+		if q.len() == 0 && t.cfg.MaxTaskIdle >= 0 {
+			q.emptySince = t.now()
+		}
 	}
 	return false
 }
@@ -97,7 +119,7 @@ func (t *Task) next() *partitionQueue {
 	waiting := false
 	for _, q := range t.queues {
 		if !t.ensureHead(q) {
-			if t.cfg.MaxTaskIdle > 0 {
+			if t.cfg.MaxTaskIdle >= 0 {
 				waiting = waiting || t.idleWait(q)
 			}
 			continue
@@ -112,14 +134,40 @@ func (t *Task) next() *partitionQueue {
 	return best
 }
 
-// idleWait reports whether an empty q should still hold the task back.
+// DefaultLagIdle is the least time a task waits, with an empty input partition that
+// has records on the broker it has not fetched yet, before processing the others.
+// Kafka waits as long as the lag is known, the data being sure to come; a bound keeps
+// a gap the broker never fills (transaction markers, a partition whose fetches keep
+// failing) from stalling the task. It is a few fetch rounds (FetchMaxWait is 500ms).
+const DefaultLagIdle = 2 * time.Second
+
+// idleWait reports whether an empty q should still hold the task back: for
+// MaxTaskIdle when it is caught up, and for max(MaxTaskIdle, DefaultLagIdle) when its
+// lag is known to be positive, or unknown while the task reads from a broker (its
+// first fetch has not come back yet).
 func (t *Task) idleWait(q *partitionQueue) bool {
-	return t.now()-q.emptySince < t.cfg.MaxTaskIdle.Milliseconds()
+	bound := t.cfg.MaxTaskIdle
+	if t.lagging(q) {
+		bound = max(bound, DefaultLagIdle)
+	}
+	return bound > 0 && t.now()-q.emptySince < bound.Milliseconds()
+}
+
+// lagging reports whether the empty q has records on the broker beyond what was
+// fetched, or may have: a task reading from a broker counts a partition not fetched
+// yet as lagging. A fetch that brought no records leaves the position unknown; the
+// broker returns records when it has them, so the partition is caught up.
+func (t *Task) lagging(q *partitionQueue) bool {
+	if !q.endKnown {
+		return t.fetching
+	}
+	pos := max(q.fetched, q.nextOffset)
+	return pos >= 0 && q.endOffset > pos
 }
 
 // Process processes one record, the queued head with the smallest timestamp, then
 // runs the stream-time punctuators that are due. It returns false when there is
-// nothing to process (or MaxTaskIdle says to wait for an empty partition). An error
+// nothing to process (or the task waits for an empty partition, see idleWait). An error
 // means a handler said fail: the failed record stays at the head of its queue, and the
 // task should be closed without a commit.
 func (t *Task) Process() (bool, error) {
@@ -160,7 +208,7 @@ func (t *Task) Process() (bool, error) {
 	}
 	q.nextOffset = rec.Offset + 1
 	q.pop()
-	if q.len() == 0 && t.cfg.MaxTaskIdle > 0 {
+	if q.len() == 0 && t.cfg.MaxTaskIdle >= 0 {
 		q.emptySince = t.now()
 	}
 	if err := t.punctuate(StreamTime, t.streamTime); err != nil {

@@ -134,8 +134,12 @@ type TaskConfig struct {
 	// zero means 1000.
 	MaxBufferedPerPartition int
 	// MaxTaskIdle is how long, by Now, the task waits for data on an empty input
-	// partition before processing the others (Kafka's max.task.idle.ms). Zero never
-	// waits, as the test driver wants.
+	// partition that is caught up before processing the others (Kafka's
+	// max.task.idle.ms). Zero does not wait for such partitions, as the test driver
+	// wants. A partition known by SetEndOffset to have records on the broker not yet
+	// fetched (or, once SetEndOffset was called for any partition, one not fetched
+	// yet) holds the task back for max(MaxTaskIdle, DefaultLagIdle) whatever its
+	// value. Negative (-1) never waits, not even for those.
 	MaxTaskIdle time.Duration
 	// Now returns wall-clock time in milliseconds; nil is the system clock.
 	Now func() int64
