@@ -93,7 +93,7 @@ func driverStatelessRun(n int) (time.Duration, error) {
 		Filter(func(_, v string) bool { return v != "" }).
 		MapValues(func(v string) string { return v + "!" }).
 		To("out")
-	return pipeAll(b, n, "out")
+	return pipeAll(b, n)
 }
 
 func driverCountRun(n int) (time.Duration, error) {
@@ -103,12 +103,21 @@ func driverCountRun(n int) (time.Duration, error) {
 		Count(dsl.Materialized[string, int64]{Name: "counts", InMemory: true}).
 		ToStream().
 		To("out")
-	return pipeAll(b, n, "out")
+	return pipeAll(b, n)
 }
 
-// pipeAll builds the topology, pipes n records into "in" and drains the output topic
-// every so often so it does not grow without bound.
-func pipeAll(b *dsl.Builder, n int, out string) (time.Duration, error) {
+// pipeAll pipes n records with rotating keys into "in".
+func pipeAll(b *dsl.Builder, n int) (time.Duration, error) {
+	keys := driverKeyNames()
+	return driveTimed(b, []string{"in"}, n, func(ins []*testdriver.InputTopic[string, string], i int) error {
+		return ins[0].PipeInput(keys[i%len(keys)], "value")
+	})
+}
+
+// driveTimed builds b's topology in the test driver with string input topics named
+// inputs, then times n calls of pipe, reading the "out" topic every so often so it does
+// not grow without bound.
+func driveTimed(b *dsl.Builder, inputs []string, n int, pipe func(ins []*testdriver.InputTopic[string, string], i int) error) (time.Duration, error) {
 	top, err := b.Build()
 	if err != nil {
 		return 0, err
@@ -118,18 +127,19 @@ func pipeAll(b *dsl.Builder, n int, out string) (time.Duration, error) {
 		return 0, err
 	}
 	defer d.Close()
-	in, err := d.CreateInputTopic("in", serde.String(), serde.String())
+	ins := make([]*testdriver.InputTopic[string, string], len(inputs))
+	for j, name := range inputs {
+		if ins[j], err = d.CreateInputTopic(name, serde.String(), serde.String()); err != nil {
+			return 0, err
+		}
+	}
+	o, err := d.CreateOutputTopic("out", serde.Bytes(), serde.Bytes())
 	if err != nil {
 		return 0, err
 	}
-	o, err := d.CreateOutputTopic(out, serde.String(), serde.Bytes())
-	if err != nil {
-		return 0, err
-	}
-	keys := driverKeyNames()
 	start := time.Now()
 	for i := range n {
-		if err := in.PipeInput(keys[i%len(keys)], "value"); err != nil {
+		if err := pipe(ins, i); err != nil {
 			return 0, err
 		}
 		if i%4096 == 4095 {

@@ -100,45 +100,15 @@ func driverJoinRun(n int, left bool) (time.Duration, error) {
 	} else {
 		l.Join(r, func(a, b string) string { return a + b }, w, opts).To("out")
 	}
-	top, err := b.Build()
-	if err != nil {
-		return 0, err
-	}
-	d, err := testdriver.New(top, testdriver.Config{})
-	if err != nil {
-		return 0, err
-	}
-	defer d.Close()
-	lin, err := d.CreateInputTopic("left", serde.String(), serde.String())
-	if err != nil {
-		return 0, err
-	}
-	rin, err := d.CreateInputTopic("right", serde.String(), serde.String())
-	if err != nil {
-		return 0, err
-	}
-	o, err := d.CreateOutputTopic("out", serde.String(), serde.Bytes())
-	if err != nil {
-		return 0, err
-	}
 	keys := driverKeyNames()
-	start := time.Now()
-	for i := range n {
+	return driveTimed(b, []string{"left", "right"}, n, func(ins []*testdriver.InputTopic[string, string], i int) error {
 		isLeft, k, ts := joinInput(keys, i)
-		in := rin
+		in := ins[1]
 		if isLeft {
-			in = lin
+			in = ins[0]
 		}
-		if err := in.PipeInputAt(k, "value", time.UnixMilli(ts)); err != nil {
-			return 0, err
-		}
-		if i%4096 == 4095 {
-			if _, err := o.ReadValuesToList(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return time.Since(start), nil
+		return in.PipeInputAt(k, "value", time.UnixMilli(ts))
+	})
 }
 
 // loopJoin matches the same records with maps of recent records per key and side.

@@ -76,38 +76,11 @@ func windowedCountRun(n int) (time.Duration, error) {
 		Count(dsl.Materialized[string, int64]{Name: "window-counts", InMemory: true}).
 		ToStream().
 		To("out")
-	top, err := b.Build()
-	if err != nil {
-		return 0, err
-	}
-	d, err := testdriver.New(top, testdriver.Config{})
-	if err != nil {
-		return 0, err
-	}
-	defer d.Close()
-	in, err := d.CreateInputTopic("in", serde.String(), serde.String())
-	if err != nil {
-		return 0, err
-	}
-	o, err := d.CreateOutputTopic("out", serde.Bytes(), serde.Bytes())
-	if err != nil {
-		return 0, err
-	}
 	keys := driverKeyNames()
 	step := windowStep.Milliseconds()
-	start := time.Now()
-	for i := range n {
-		r := runtime.Record[string, string]{Key: keys[i%len(keys)], Value: "value", Timestamp: int64(i) * step}
-		if err := in.PipeRecord(r); err != nil {
-			return 0, err
-		}
-		if i%4096 == 4095 {
-			if _, err := o.ReadValuesToList(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return time.Since(start), nil
+	return driveTimed(b, []string{"in"}, n, func(ins []*testdriver.InputTopic[string, string], i int) error {
+		return ins[0].PipeRecord(runtime.Record[string, string]{Key: keys[i%len(keys)], Value: "value", Timestamp: int64(i) * step})
+	})
 }
 
 // loopWindowedCount buckets, counts and encodes like the windowed count, keeping the
