@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/eddy-io/eddy/broker"
 )
@@ -61,33 +58,5 @@ func startAppBroker(ctx context.Context, dir string) (*brokerChild, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), appBrokerChildEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	cmd.WaitDelay = 10 * time.Second
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%w: %w", errBrokerChild, err)
-	}
-	c := &brokerChild{cmd: cmd, in: in, out: bufio.NewScanner(outPipe)}
-	line, err := c.readLine()
-	if err == nil {
-		var ok bool
-		if c.addr, ok = strings.CutPrefix(line, "addr "); !ok {
-			err = fmt.Errorf("%w: %s", errBrokerChild, line)
-		}
-	}
-	if err != nil {
-		in.Close()
-		cmd.Wait()
-		return nil, err
-	}
-	return c, nil
+	return launchBrokerChild(ctx, exe, appBrokerChildEnv+"="+dir, "app broker")
 }

@@ -134,8 +134,14 @@ func startBrokerChild(ctx context.Context, t brokerTarget, w brokerWorkload, dir
 	if err != nil {
 		return nil, err
 	}
+	return launchBrokerChild(ctx, exe, brokerChildEnv+"="+string(spec), t.id)
+}
+
+// launchBrokerChild runs exe with env added, as a broker child that prints "addr ADDR"
+// first and exits when its stdin closes; what names the child in errors.
+func launchBrokerChild(ctx context.Context, exe, env, what string) (*brokerChild, error) {
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), brokerChildEnv+"="+string(spec))
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
 	cmd.WaitDelay = 10 * time.Second
 	in, err := cmd.StdinPipe()
@@ -154,7 +160,7 @@ func startBrokerChild(ctx context.Context, t brokerTarget, w brokerWorkload, dir
 	if err == nil {
 		var ok bool
 		if c.addr, ok = strings.CutPrefix(line, "addr "); !ok {
-			err = fmt.Errorf("%w %s: %s", errBrokerChild, t.id, line)
+			err = fmt.Errorf("%w %s: %s", errBrokerChild, what, line)
 		}
 	}
 	if err != nil {
