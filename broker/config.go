@@ -52,6 +52,27 @@ type Config struct {
 	// of their responses. Default 16.
 	MaxInFlightPerConn int
 
+	// MaxConnections bounds the client connections open at once; a connection beyond it
+	// is closed on accept (max.connections). Default 10000.
+	MaxConnections int
+
+	// TransactionMaxTimeout is the longest transaction timeout a producer may ask for
+	// (transaction.max.timeout.ms). Default 15 minutes.
+	TransactionMaxTimeout time.Duration
+
+	// TransactionalIDExpiration forgets a transactional ID with no transaction for this
+	// long (transactional.id.expiration.ms). Default 7 days.
+	TransactionalIDExpiration time.Duration
+
+	// TransactionAbortInterval is how often transactions past their timeout are looked
+	// for and aborted (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+	// Default 10s.
+	TransactionAbortInterval time.Duration
+
+	// CleanerInterval is how often compacted topics are checked for a log worth
+	// cleaning (log.cleaner.backoff.ms). Default 15s.
+	CleanerInterval time.Duration
+
 	// RetentionCheckInterval is how often retention and segment age are enforced
 	// (log.retention.check.interval.ms). Default 5 minutes.
 	RetentionCheckInterval time.Duration
@@ -106,6 +127,21 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxInFlightPerConn <= 0 {
 		c.MaxInFlightPerConn = 16
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 10000
+	}
+	if c.TransactionMaxTimeout <= 0 {
+		c.TransactionMaxTimeout = 15 * time.Minute
+	}
+	if c.TransactionalIDExpiration <= 0 {
+		c.TransactionalIDExpiration = 7 * 24 * time.Hour
+	}
+	if c.TransactionAbortInterval <= 0 {
+		c.TransactionAbortInterval = 10 * time.Second
+	}
+	if c.CleanerInterval <= 0 {
+		c.CleanerInterval = 15 * time.Second
 	}
 	if c.RetentionCheckInterval <= 0 {
 		c.RetentionCheckInterval = 5 * time.Minute
