@@ -14,6 +14,7 @@ import (
 
 	"github.com/eddy-io/eddy/broker/internal/group"
 	"github.com/eddy-io/eddy/broker/internal/storage"
+	"github.com/eddy-io/eddy/broker/internal/txn"
 )
 
 // Errors returned by New, Start and Close.
@@ -35,6 +36,7 @@ type Broker struct {
 	topics *topicRegistry
 	groups *group.Coordinator
 	pids   *producerIDs
+	txns   *txn.Coordinator
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -82,6 +84,13 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		b.topics.close()
 		return nil, fmt.Errorf("broker: groups: %w", err)
+	}
+	// Transactions last: opening them may finish a commit or abort cut short by a
+	// crash, which writes markers into the logs and completes group offsets.
+	if err := b.openTransactions(); err != nil {
+		b.groups.Close()
+		b.topics.close()
+		return nil, err
 	}
 	return b, nil
 }
@@ -155,7 +164,7 @@ func (b *Broker) Close() error {
 
 	b.loops.Wait()
 	b.connsWG.Wait()
-	err := errors.Join(b.groups.Close(), b.topics.close())
+	err := errors.Join(b.closeTransactions(), b.groups.Close(), b.topics.close())
 	b.closeErr = err
 	close(b.done)
 	return err
@@ -163,6 +172,7 @@ func (b *Broker) Close() error {
 
 func (b *Broker) acceptLoop(ctx context.Context) {
 	defer b.loops.Done()
+	var refused refusals
 	for {
 		nc, err := b.ln.Accept()
 		if err != nil {
@@ -173,19 +183,25 @@ func (b *Broker) acceptLoop(ctx context.Context) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		c := newConn(b, nc)
 		b.mu.Lock()
 		if b.closed {
 			b.mu.Unlock()
 			nc.Close()
 			return
 		}
+		if len(b.conns) >= b.cfg.MaxConnections {
+			b.mu.Unlock()
+			nc.Close()
+			refused.add(b.log, nc.RemoteAddr().String(), b.cfg.MaxConnections)
+			continue
+		}
+		c := newConn(ctx, b, nc)
 		b.conns[c] = struct{}{}
 		b.connsWG.Add(1)
 		b.mu.Unlock()
 		go func() {
 			defer b.connsWG.Done()
-			c.serve(ctx)
+			c.serve()
 			b.mu.Lock()
 			delete(b.conns, c)
 			b.mu.Unlock()

@@ -56,6 +56,11 @@ type Config struct {
 	// is closed on accept (max.connections). Default 10000.
 	MaxConnections int
 
+	// ConnectionsMaxIdle closes a connection that has sent no request for this long and
+	// has no response pending (connections.max.idle.ms). Default 10 minutes; negative
+	// means never.
+	ConnectionsMaxIdle time.Duration
+
 	// TransactionMaxTimeout is the longest transaction timeout a producer may ask for
 	// (transaction.max.timeout.ms). Default 15 minutes.
 	TransactionMaxTimeout time.Duration
@@ -130,6 +135,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 10000
+	}
+	if c.ConnectionsMaxIdle == 0 {
+		c.ConnectionsMaxIdle = 10 * time.Minute
 	}
 	if c.TransactionMaxTimeout <= 0 {
 		c.TransactionMaxTimeout = 15 * time.Minute

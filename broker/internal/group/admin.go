@@ -86,7 +86,9 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 }
 
 // DeleteGroups deletes empty groups and their committed offsets; an error is returned
-// only for ctx.
+// only for ctx. Pending transactional offsets do not make a group non-empty: they are
+// deleted with it, as Kafka's coordinator deletes them (its tombstones cover pending
+// offsets too), and the transaction's later commit finds nothing to complete.
 func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) (*kmsg.DeleteGroupsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 	var last uint64

@@ -1,6 +1,7 @@
 // Package group is the broker's consumer-group coordinator for Kafka's classic group
 // protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and the committed-offsets
-// store behind OffsetCommit, OffsetFetch and OffsetDelete.
+// store behind OffsetCommit, OffsetFetch, OffsetDelete and, for transactions,
+// TxnOffsetCommit.
 //
 // The coordinator takes and returns franz-go kmsg messages: group membership is
 // protocol through and through (error codes, version-dependent fields), and the broker's
@@ -29,7 +30,8 @@ import (
 // API key; it implements every version from 0 up. JoinGroup v9 is KIP-814's
 // SkipAssignment; OffsetCommit v9 and OffsetFetch v9 are KIP-848 member epochs, and
 // DescribeGroups v6 and ListGroups v5 are KIP-848 additions, none of which classic
-// groups need.
+// groups need. TxnOffsetCommit v4 and up belong to KIP-890 part 2 (transaction.version
+// 2), which the broker does not offer.
 var MaxVersions = map[int16]int16{
 	kmsg.FindCoordinator.Int16(): 4,
 	kmsg.JoinGroup.Int16():       9,
@@ -42,6 +44,7 @@ var MaxVersions = map[int16]int16{
 	kmsg.ListGroups.Int16():      4,
 	kmsg.DeleteGroups.Int16():    2,
 	kmsg.OffsetDelete.Int16():    0,
+	kmsg.TxnOffsetCommit.Int16(): 3,
 }
 
 // Options configures a Coordinator.
@@ -161,7 +164,7 @@ func (c *Coordinator) lockGroup(name string, create bool) (*group, error) {
 }
 
 // unlock releases a group locked by lockGroup, first removing it if nothing is left of
-// it: no members, no member IDs handed out and no committed offsets.
+// it: no members, no member IDs handed out and no committed or pending offsets.
 func (c *Coordinator) unlock(g *group) {
 	if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && !c.store.hasGroup(g.name) {
 		c.remove(g)
@@ -191,8 +194,8 @@ func (c *Coordinator) snapshot() []*group {
 	return gs
 }
 
-// DeleteTopic drops every group's committed offsets of a deleted topic, so that a topic
-// created later under the same name starts without them.
+// DeleteTopic drops every group's committed and pending offsets of a deleted topic, so
+// that a topic created later under the same name starts without them.
 func (c *Coordinator) DeleteTopic(name string) {
 	groups := c.store.groupsWithTopic(name)
 	if len(groups) == 0 {

@@ -27,18 +27,9 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 			rp := &rt.Partitions[i]
 			rp.Default()
 			rp.Partition = p.Partition
-			switch {
-			case p.Metadata != nil && len(*p.Metadata) > maxMetadataBytes:
-				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-			case !c.opts.PartitionExists(t.Topic, p.Partition):
-				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			default:
-				e := offsetEntry{topic: t.Topic, partition: p.Partition}
-				e.offset, e.epoch = p.Offset, p.LeaderEpoch
-				if p.Metadata != nil {
-					e.metadata = *p.Metadata
-				}
-				entries = append(entries, e)
+			rp.ErrorCode = c.checkPartition(t.Topic, p.Partition, p.Metadata)
+			if rp.ErrorCode == 0 {
+				entries = append(entries, newOffsetEntry(t.Topic, p.Partition, p.Offset, p.LeaderEpoch, p.Metadata))
 			}
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -64,6 +55,26 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		}
 	}
 	return resp, nil
+}
+
+// checkPartition is the error code of a commit of one partition's offset, 0 if none.
+func (c *Coordinator) checkPartition(topic string, partition int32, metadata *string) int16 {
+	switch {
+	case metadata != nil && len(*metadata) > maxMetadataBytes:
+		return kerr.OffsetMetadataTooLarge.Code
+	case !c.opts.PartitionExists(topic, partition):
+		return kerr.UnknownTopicOrPartition.Code
+	}
+	return 0
+}
+
+func newOffsetEntry(topic string, partition int32, offset int64, epoch int32, metadata *string) offsetEntry {
+	e := offsetEntry{topic: topic, partition: partition}
+	e.offset, e.epoch = offset, epoch
+	if metadata != nil {
+		e.metadata = *metadata
+	}
+	return e
 }
 
 func (c *Coordinator) commit(ctx context.Context, req *kmsg.OffsetCommitRequest, entries []offsetEntry) error {
@@ -117,7 +128,11 @@ func (g *group) checkCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
 }
 
 // OffsetFetch returns committed offsets; -1 for partitions without one. A null topic
-// list (v2+) asks for every partition the group has offsets for.
+// list (v2+) asks for every partition the group has offsets for. With RequireStable
+// (v7+, KIP-447) a partition with a transaction's offset pending answers
+// UNSTABLE_OFFSET_COMMIT, the consumer's cue to retry once the transaction has ended.
+// Kafka reports it per partition only, in v8 too: group-level codes are coordinator
+// errors.
 func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version >= 8 {
@@ -131,13 +146,13 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			}
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
-			for _, ft := range c.store.lookup(rg.Group, want) {
+			for _, ft := range c.store.lookup(rg.Group, want, req.RequireStable) {
 				t := kmsg.NewOffsetFetchResponseGroupTopic()
 				t.Topic = ft.topic
 				for _, fp := range ft.partitions {
 					p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 					p.Partition = fp.partition
-					p.Offset, p.LeaderEpoch, p.Metadata = fetchedValues(fp)
+					p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode = fetchedValues(fp)
 					t.Partitions = append(t.Partitions, p)
 				}
 				g.Topics = append(g.Topics, t)
@@ -153,13 +168,13 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			want = append(want, topicPartitions{topic: t.Topic, partitions: t.Partitions})
 		}
 	}
-	for _, ft := range c.store.lookup(req.Group, want) {
+	for _, ft := range c.store.lookup(req.Group, want, req.RequireStable) {
 		t := kmsg.NewOffsetFetchResponseTopic()
 		t.Topic = ft.topic
 		for _, fp := range ft.partitions {
 			p := kmsg.NewOffsetFetchResponseTopicPartition()
 			p.Partition = fp.partition
-			p.Offset, p.LeaderEpoch, p.Metadata = fetchedValues(fp)
+			p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode = fetchedValues(fp)
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
@@ -167,16 +182,19 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 	return resp
 }
 
-func fetchedValues(fp fetchedPartition) (offset int64, epoch int32, metadata *string) {
-	if !fp.ok {
-		return -1, -1, kmsg.StringPtr("")
+func fetchedValues(fp fetchedPartition) (offset int64, epoch int32, metadata *string, code int16) {
+	switch {
+	case fp.unstable:
+		return -1, -1, kmsg.StringPtr(""), kerr.UnstableOffsetCommit.Code
+	case !fp.ok:
+		return -1, -1, kmsg.StringPtr(""), 0
 	}
-	return fp.offset, fp.epoch, kmsg.StringPtr(fp.metadata)
+	return fp.offset, fp.epoch, kmsg.StringPtr(fp.metadata), 0
 }
 
-// OffsetDelete removes a group's committed offsets of some partitions. A group with
-// members may only lose offsets of topics none of its members subscribes to; an error
-// is returned only for ctx.
+// OffsetDelete removes a group's committed offsets of some partitions, and pending
+// transactional ones as Kafka does. A group with members may only lose offsets of topics
+// none of its members subscribes to; an error is returned only for ctx.
 func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetDeleteResponse, error) {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	for _, t := range req.Topics {

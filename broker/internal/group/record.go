@@ -7,23 +7,32 @@ import (
 )
 
 // Kinds of offsets-log records. Each record is one operation; replaying them in order
-// rebuilds the committed offsets.
+// rebuilds the committed offsets and the transactions' pending ones. Kinds are only ever
+// added, so that a log written before a kind existed still loads.
 const (
 	opCommit      byte = 1 // offsets of one group's partitions
-	opDelete      byte = 2 // one group's offsets of some partitions removed
-	opDeleteGroup byte = 3 // all offsets of one group removed
-	opDeleteTopic byte = 4 // all groups' offsets of one topic removed
+	opDelete      byte = 2 // one group's offsets of some partitions removed, pending ones too
+	opDeleteGroup byte = 3 // all offsets of one group removed, pending ones too
+	opDeleteTopic byte = 4 // all groups' offsets of one topic removed, pending ones too
+	opTxnCommit   byte = 5 // a producer's offsets of one group's partitions, pending
+	opTxnEnd      byte = 6 // a producer's pending offsets of one group committed or dropped
 )
 
 // errBadRecord reports a record that passed its CRC but does not decode: not a torn
 // write, so the log is not trusted.
 var errBadRecord = errors.New("undecodable offsets record")
 
-// committed is a committed offset with what the client sent along with it.
+// committed is a committed (or pending) offset with what the client sent along with it.
 type committed struct {
 	offset   int64
 	epoch    int32
 	metadata string
+	// order is the position of the record that wrote the offset among the records
+	// replayed or written since the store opened. When a transaction commits, its offset
+	// of a partition replaces the committed one only if it was written later, as Kafka
+	// decides by the records' offsets in __consumer_offsets. Not logged: the log's record
+	// order is what it stands for.
+	order uint64
 }
 
 // offsetEntry is one partition's part of an operation; delete operations use only topic
@@ -36,10 +45,12 @@ type offsetEntry struct {
 
 // op is one change to the committed offsets, as logged.
 type op struct {
-	kind    byte
-	group   string // opCommit, opDelete, opDeleteGroup
-	topic   string // opDeleteTopic
-	entries []offsetEntry
+	kind       byte
+	group      string // all but opDeleteTopic
+	topic      string // opDeleteTopic
+	producerID int64  // opTxnCommit, opTxnEnd
+	commit     bool   // opTxnEnd
+	entries    []offsetEntry
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -55,13 +66,23 @@ func (o *op) encode(dst []byte) []byte {
 		return appendString(dst, o.topic)
 	case opDeleteGroup:
 		return appendString(dst, o.group)
+	case opTxnEnd:
+		dst = appendString(dst, o.group)
+		dst = binary.AppendVarint(dst, o.producerID)
+		if o.commit {
+			return append(dst, 1)
+		}
+		return append(dst, 0)
 	}
 	dst = appendString(dst, o.group)
+	if o.kind == opTxnCommit {
+		dst = binary.AppendVarint(dst, o.producerID)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(o.entries)))
 	for _, e := range o.entries {
 		dst = appendString(dst, e.topic)
 		dst = binary.AppendVarint(dst, int64(e.partition))
-		if o.kind == opCommit {
+		if o.kind != opDelete {
 			dst = binary.AppendVarint(dst, e.offset)
 			dst = binary.AppendVarint(dst, int64(e.epoch))
 			dst = appendString(dst, e.metadata)
@@ -111,6 +132,16 @@ func (d *decoder) int32() int32 {
 	return int32(v)
 }
 
+func (d *decoder) bool() bool {
+	if len(d.b) == 0 || d.b[0] > 1 {
+		d.fail()
+		return false
+	}
+	v := d.b[0] == 1
+	d.b = d.b[1:]
+	return v
+}
+
 func (d *decoder) string() string {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
@@ -134,8 +165,15 @@ func decodeOp(payload []byte) (op, error) {
 		o.topic = d.string()
 	case opDeleteGroup:
 		o.group = d.string()
-	case opCommit, opDelete:
+	case opTxnEnd:
 		o.group = d.string()
+		o.producerID = d.varint()
+		o.commit = d.bool()
+	case opCommit, opDelete, opTxnCommit:
+		o.group = d.string()
+		if o.kind == opTxnCommit {
+			o.producerID = d.varint()
+		}
 		n := d.uvarint()
 		if n > uint64(len(d.b)) { // every entry takes at least one byte
 			d.fail()
@@ -146,7 +184,7 @@ func decodeOp(payload []byte) (op, error) {
 				break
 			}
 			e := offsetEntry{topic: d.string(), partition: d.int32()}
-			if o.kind == opCommit {
+			if o.kind != opDelete {
 				e.offset = d.varint()
 				e.epoch = d.int32()
 				e.metadata = d.string()

@@ -9,10 +9,8 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -20,7 +18,8 @@ import (
 // The committed offsets live in memory and in one append-only log file. Each record is
 // framed as length (uint32), CRC-32C of the payload (uint32), payload, so a write torn by
 // a crash is recognised on open and cut off. When the file has grown well past what is
-// live, it is rewritten as one commit record per group and renamed over the old one.
+// live, it is rewritten as one commit record per group, plus the transactions' pending
+// offsets, and renamed over the old one.
 const (
 	logFile         = "offsets.log"
 	logMagic        = "eddyoff1"
@@ -37,7 +36,8 @@ var (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// store is the durable table of committed offsets: group -> topic -> partition.
+// store is the durable table of committed offsets, group -> topic -> partition, and of
+// the pending offsets of ongoing transactions.
 type store struct {
 	dir      string
 	syncEach bool
@@ -56,7 +56,11 @@ type store struct {
 	err       error // sticky: an I/O failure left the log in an unknown state
 	closed    bool
 	buf       []byte
-	offsets   map[string]map[string]map[int32]committed
+	offsets   map[string]partitionOffsets
+	// pending holds transactional offsets until their transaction ends: group ->
+	// producer ID -> offsets.
+	pending map[string]map[int64]partitionOffsets
+	order   uint64 // records applied; the next record's order
 }
 
 func openStore(dir string, syncEach bool, log *slog.Logger) (*store, error) {
@@ -68,7 +72,8 @@ func openStore(dir string, syncEach bool, log *slog.Logger) (*store, error) {
 		syncEach: syncEach,
 		log:      log,
 		syncSem:  make(chan struct{}, 1),
-		offsets:  map[string]map[string]map[int32]committed{},
+		offsets:  map[string]partitionOffsets{},
+		pending:  map[string]map[int64]partitionOffsets{},
 	}
 	path := filepath.Join(dir, logFile)
 	// A leftover from a compaction that did not finish; the log it was to replace is intact.
@@ -161,46 +166,6 @@ func (s *store) load() error {
 	s.size = int64(pos)
 	s.log.Debug("offsets loaded", "records", records, "groups", len(s.offsets))
 	return nil
-}
-
-// apply changes the in-memory table; s.mu is held (or the store is not shared yet).
-func (s *store) apply(o *op) {
-	switch o.kind {
-	case opCommit:
-		topics := s.offsets[o.group]
-		if topics == nil {
-			topics = map[string]map[int32]committed{}
-			s.offsets[o.group] = topics
-		}
-		for _, e := range o.entries {
-			parts := topics[e.topic]
-			if parts == nil {
-				parts = map[int32]committed{}
-				topics[e.topic] = parts
-			}
-			parts[e.partition] = e.committed
-		}
-	case opDelete:
-		topics := s.offsets[o.group]
-		for _, e := range o.entries {
-			delete(topics[e.topic], e.partition)
-			if len(topics[e.topic]) == 0 {
-				delete(topics, e.topic)
-			}
-		}
-		if len(topics) == 0 {
-			delete(s.offsets, o.group)
-		}
-	case opDeleteGroup:
-		delete(s.offsets, o.group)
-	case opDeleteTopic:
-		for g, topics := range s.offsets {
-			delete(topics, o.topic)
-			if len(topics) == 0 {
-				delete(s.offsets, g)
-			}
-		}
-	}
 }
 
 // write logs o and applies it. It returns the record's sequence number for flush.
@@ -320,13 +285,7 @@ func (s *store) compactLocked() error {
 	path := filepath.Join(s.dir, logFile)
 	buf := []byte(logMagic)
 	var rec []byte
-	for _, g := range slices.Sorted(maps.Keys(s.offsets)) {
-		o := op{kind: opCommit, group: g}
-		for topic, parts := range s.offsets[g] {
-			for p, c := range parts {
-				o.entries = append(o.entries, offsetEntry{topic: topic, partition: p, committed: c})
-			}
-		}
+	for _, o := range s.snapshot() {
 		rec = o.encode(rec[:0])
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(rec)))
 		buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(rec, castagnoli))
@@ -362,6 +321,14 @@ func (s *store) compactLocked() error {
 	return nil
 }
 
+// lastWritten is the sequence number of the latest record, for a flush that must cover
+// everything written so far.
+func (s *store) lastWritten() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.written
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -394,71 +361,4 @@ func (s *store) close() error {
 		err = fmt.Errorf("group: close offsets log: %w", cerr)
 	}
 	return err
-}
-
-// topicPartitions names partitions of one topic.
-type topicPartitions struct {
-	topic      string
-	partitions []int32
-}
-
-// fetchedPartition is one partition's committed offset; ok is false when none is.
-type fetchedPartition struct {
-	partition int32
-	ok        bool
-	committed
-}
-
-// fetchedTopic is what lookup found for one topic.
-type fetchedTopic struct {
-	topic      string
-	partitions []fetchedPartition
-}
-
-// lookup returns group's committed offsets of the requested partitions, or of every
-// partition it has offsets for (in topic and partition order) when req is nil.
-func (s *store) lookup(group string, req []topicPartitions) []fetchedTopic {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	topics := s.offsets[group]
-	if req == nil {
-		for _, t := range slices.Sorted(maps.Keys(topics)) {
-			req = append(req, topicPartitions{topic: t, partitions: slices.Sorted(maps.Keys(topics[t]))})
-		}
-	}
-	out := make([]fetchedTopic, 0, len(req))
-	for _, t := range req {
-		ft := fetchedTopic{topic: t.topic, partitions: make([]fetchedPartition, 0, len(t.partitions))}
-		for _, p := range t.partitions {
-			c, ok := topics[t.topic][p]
-			ft.partitions = append(ft.partitions, fetchedPartition{partition: p, ok: ok, committed: c})
-		}
-		out = append(out, ft)
-	}
-	return out
-}
-
-func (s *store) hasGroup(group string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.offsets[group]) > 0
-}
-
-func (s *store) groups() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Collect(maps.Keys(s.offsets))
-}
-
-// groupsWithTopic returns the groups that have offsets for topic.
-func (s *store) groupsWithTopic(topic string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var gs []string
-	for g, topics := range s.offsets {
-		if _, ok := topics[topic]; ok {
-			gs = append(gs, g)
-		}
-	}
-	return gs
 }
