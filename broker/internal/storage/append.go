@@ -36,6 +36,10 @@ type AppendInfo struct {
 // first; a retry of one of its last five batches returns ErrDuplicateSequence
 // with the original batch's AppendInfo and writes nothing.
 //
+// A transactional batch (attributes bit 4) starts its producer's
+// transaction in this partition when none is ongoing; a COMMIT or ABORT
+// control batch ends it, as AppendMarker does.
+//
 // On return the data is in the page cache: readers see it at once unless the
 // policy is FsyncAlways, where it becomes visible after an fsync (WaitDurable).
 func (l *Log) Append(batch []byte, opts AppendOptions) (AppendInfo, error) {
@@ -47,14 +51,27 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendInfo, error) {
 		return AppendInfo{}, fmt.Errorf("%w: record count does not match last offset delta", ErrCorruptBatch)
 	}
 	h := parseHeader(batch)
+	var m marker
+	if h.attributes&attrControl != 0 {
+		var err error
+		if m, err = parseMarker(batch); err != nil {
+			return AppendInfo{}, err
+		}
+	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed.Load() {
 		return AppendInfo{}, ErrClosed
 	}
+	return l.appendLocked(batch, &h, delta, opts, m)
+}
+
+// appendLocked appends the checked batch whose header is h; m is what a
+// control batch says.
+func (l *Log) appendLocked(batch []byte, h *batchHeader, delta int32, opts AppendOptions, m marker) (AppendInfo, error) {
 	if h.producerID >= 0 {
-		if m, err := l.producers.check(&h); err != nil {
+		if m, err := l.producers.check(h); err != nil {
 			if errors.Is(err, ErrDuplicateSequence) {
 				return AppendInfo{BaseOffset: m.baseOffset, LastOffset: m.lastOffset, LogAppendTime: m.appendTime, LogStartOffset: l.lso.Load()}, err
 			}
@@ -93,12 +110,16 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendInfo, error) {
 	if s.rollAtMs == 0 {
 		s.rollAtMs = l.now().UnixMilli()
 	}
-	s.addIndex(&h, pos, len(batch), cfg.indexInterval())
+	s.addIndex(h, pos, len(batch), cfg.indexInterval())
 	s.size.Store(pos + int64(len(batch)))
 	l.nextOff = h.lastOffset + 1
 	l.end.Store(l.nextOff)
 	if h.producerID >= 0 {
-		l.producers.update(&h, appendTime)
+		l.producers.update(h, appendTime)
+		if h.attributes&(attrTransactional|attrControl) != 0 {
+			l.trackTxnLocked(h, m, s)
+			l.publishTxnLocked()
+		}
 	}
 	if l.opts.Fsync != FsyncAlways {
 		l.hw.Store(l.nextOff)
@@ -148,10 +169,14 @@ func (l *Log) writeLocked(s *segment, hdr, body []byte, pos int64) error {
 }
 
 // rollLocked closes the active segment (writing its indexes and a producer
-// snapshot) and starts a new one at the end offset.
+// snapshot) and starts a new one at the end offset. The snapshot follows
+// the switch, so that it carries the new segment's (empty) aborted index.
 func (l *Log) rollLocked() error {
 	old := l.active
 	if err := writeIndexes(old, old.rel(l.nextOff)); err != nil {
+		return err
+	}
+	if err := writeTxnIndex(old, l.nextOff); err != nil {
 		return err
 	}
 	s, err := openSegment(l.dir, l.nextOff, true)
@@ -159,13 +184,13 @@ func (l *Log) rollLocked() error {
 		return err
 	}
 	s.fd = int(s.f.Fd())
-	if err := l.writeSnapshotLocked(); err != nil {
-		l.logger.Warn("producer snapshot on roll failed", "err", err)
-	}
 	l.segMu.Lock()
 	l.segs = append(l.segs, s)
 	l.segMu.Unlock()
 	l.active = s
+	if err := l.writeSnapshotLocked(); err != nil {
+		l.logger.Warn("producer snapshot on roll failed", "err", err)
+	}
 	l.dirty = append(l.dirty, old)
 	l.dirDirty = true
 	if l.opts.Fsync == FsyncOS {

@@ -30,6 +30,7 @@ const (
 
 	attrCodecMask     = 0x07
 	attrLogAppendTime = 0x08
+	attrTransactional = 0x10
 	attrControl       = 0x20
 )
 

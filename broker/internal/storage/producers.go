@@ -22,11 +22,19 @@ type batchMeta struct {
 }
 
 // producerEntry is one producer's state in this partition: its newest epoch
-// and its last batches, oldest first.
+// and its last batches, oldest first, and its transaction here.
 type producerEntry struct {
 	epoch   int16
 	n       int
 	batches [producerHistory]batchMeta
+
+	txnFirst   int64 // first offset of its ongoing transaction, -1 when none
+	coordEpoch int32 // coordinator epoch of its last marker, -1 before any
+	lastTs     int64 // max timestamp of its last batch or marker, -1 unknown
+}
+
+func newProducerEntry(epoch int16) *producerEntry {
+	return &producerEntry{epoch: epoch, txnFirst: -1, coordEpoch: -1, lastTs: -1}
 }
 
 func (e *producerEntry) push(m batchMeta) {
@@ -100,12 +108,13 @@ func (p producerStates) check(h *batchHeader) (batchMeta, error) {
 func (p producerStates) update(h *batchHeader, appendTime int64) {
 	e := p[h.producerID]
 	if e == nil {
-		e = &producerEntry{epoch: h.epoch}
+		e = newProducerEntry(h.epoch)
 		p[h.producerID] = e
 	}
 	if h.epoch != e.epoch {
 		e.epoch, e.n = h.epoch, 0
 	}
+	e.lastTs = h.maxTimestamp
 	if h.attributes&attrControl != 0 {
 		return
 	}
@@ -120,27 +129,40 @@ func (p producerStates) update(h *batchHeader, appendTime int64) {
 
 // evictBefore forgets producers whose every batch is below the log start
 // offset, so deleted data does not pin producer state forever. Such a
-// producer gets ErrUnknownProducerID on its next batch and resets.
+// producer gets ErrUnknownProducerID on its next batch and resets. A
+// producer with an ongoing transaction stays: its marker must end it.
 func (p producerStates) evictBefore(logStart int64) {
 	for id, e := range p {
+		if e.txnFirst >= 0 {
+			continue
+		}
 		if e.n == 0 || e.batches[e.n-1].lastOffset < logStart {
 			delete(p, id)
 		}
 	}
 }
 
-// Snapshot file: "EPS1", uint32 producer count, per producer int64 id,
-// int16 epoch, uint8 n and n batches of (int32 first seq, int32 last seq,
-// int64 base offset, int64 last offset, int64 append time), then the
-// CRC-32C of all that. Named by the log end offset it reflects.
-var snapshotMagic = []byte("EPS1")
+// Snapshot file: a magic, uint32 producer count, per producer int64 id,
+// int16 epoch, [v2: int64 ongoing transaction first offset, int32
+// coordinator epoch, int64 last timestamp,] uint8 n and n batches of (int32
+// first seq, int32 last seq, int64 base offset, int64 last offset, int64
+// append time), [v2: the active segment's aborted index as appendAborted
+// writes it,] then the CRC-32C of all that. Named by the log end offset it
+// reflects. Version 1 ("EPS1", before transactions) is still read.
+var (
+	snapshotMagicV1 = []byte("EPS1")
+	snapshotMagic   = []byte("EPS2")
+)
 
-func (p producerStates) marshal() []byte {
+func (p producerStates) marshal(aborted []abortedEntry) []byte {
 	b := append([]byte(nil), snapshotMagic...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
 	for id, e := range p {
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.txnFirst))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.coordEpoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.lastTs))
 		b = append(b, byte(e.n))
 		for _, m := range e.batches[:e.n] {
 			b = binary.BigEndian.AppendUint32(b, uint32(m.firstSeq))
@@ -150,33 +172,50 @@ func (p producerStates) marshal() []byte {
 			b = binary.BigEndian.AppendUint64(b, uint64(m.appendTime))
 		}
 	}
+	b = appendAborted(b, aborted)
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
 
 var errBadSnapshot = errors.New("storage: bad producer snapshot")
 
-func unmarshalProducers(b []byte) (producerStates, error) {
-	if len(b) < len(snapshotMagic)+8 || string(b[:4]) != string(snapshotMagic) {
-		return nil, errBadSnapshot
+// unmarshalProducers decodes a v1 or v2 snapshot into the producer state and
+// the aborted index entries it carries.
+func unmarshalProducers(b []byte) (producerStates, []abortedEntry, error) {
+	if len(b) < len(snapshotMagic)+8 {
+		return nil, nil, errBadSnapshot
+	}
+	v2 := string(b[:4]) == string(snapshotMagic)
+	if !v2 && string(b[:4]) != string(snapshotMagicV1) {
+		return nil, nil, errBadSnapshot
 	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
 	if crc32.Checksum(body, crcTable) != sum {
-		return nil, errBadSnapshot
+		return nil, nil, errBadSnapshot
 	}
 	r := body[4:]
 	count := binary.BigEndian.Uint32(r)
 	r = r[4:]
-	const fixed, perBatch = 11, 32
+	const perBatch = 32
+	fixed := 11
+	if v2 {
+		fixed += 20
+	}
 	p := make(producerStates, min(int(count), len(r)/fixed))
 	for range count {
 		if len(r) < fixed {
-			return nil, errBadSnapshot
+			return nil, nil, errBadSnapshot
 		}
 		id := int64(binary.BigEndian.Uint64(r))
-		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(r[8:])), n: int(r[10])}
+		e := newProducerEntry(int16(binary.BigEndian.Uint16(r[8:])))
+		if v2 {
+			e.txnFirst = int64(binary.BigEndian.Uint64(r[10:]))
+			e.coordEpoch = int32(binary.BigEndian.Uint32(r[18:]))
+			e.lastTs = int64(binary.BigEndian.Uint64(r[22:]))
+		}
+		e.n = int(r[fixed-1])
 		r = r[fixed:]
 		if e.n > producerHistory || len(r) < e.n*perBatch {
-			return nil, errBadSnapshot
+			return nil, nil, errBadSnapshot
 		}
 		for i := range e.n {
 			e.batches[i] = batchMeta{
@@ -190,19 +229,26 @@ func unmarshalProducers(b []byte) (producerStates, error) {
 		}
 		p[id] = e
 	}
-	if len(r) != 0 {
-		return nil, errBadSnapshot
+	var aborted []abortedEntry
+	if v2 {
+		var ok bool
+		if aborted, r, ok = readAborted(r); !ok {
+			return nil, nil, errBadSnapshot
+		}
 	}
-	return p, nil
+	if len(r) != 0 {
+		return nil, nil, errBadSnapshot
+	}
+	return p, aborted, nil
 }
 
 // writeSnapshot stores the producer state as of offset end. It needs no
 // fsync: a lost or torn snapshot fails its CRC and the state is rebuilt by
 // replaying batch headers from an older snapshot.
-func writeSnapshot(dir string, end int64, p producerStates) error {
+func writeSnapshot(dir string, end int64, p producerStates, aborted []abortedEntry) error {
 	final := filepath.Join(dir, segmentName(end, extSnapshot))
 	tmp := final + ".tmp"
-	if err := os.WriteFile(tmp, p.marshal(), 0o644); err != nil {
+	if err := os.WriteFile(tmp, p.marshal(aborted), 0o644); err != nil {
 		return fmt.Errorf("storage: write producer snapshot: %w", err)
 	}
 	if err := os.Rename(tmp, final); err != nil {

@@ -11,9 +11,13 @@ type ReadResult struct {
 	// Data holds whole record batches, owned by the caller.
 	Data []byte
 	// HighWatermark and LogStartOffset are the values the read was bounded
-	// by, for the fetch response.
-	HighWatermark  int64
-	LogStartOffset int64
+	// by, for the fetch response, with the LastStableOffset of that moment.
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+	// Aborted lists, for ReadCommitted, the aborted transactions with
+	// records among the returned offsets, sorted by FirstOffset.
+	Aborted []AbortedTxn
 }
 
 // readHint remembers where the last Read stopped, so that a consumer reading
@@ -30,17 +34,35 @@ type readHint struct {
 // to the high watermark yields no data; an offset below the log start or
 // above the high watermark is ErrOffsetOutOfRange.
 func (l *Log) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return l.read(offset, maxBytes, minOne, false)
+}
+
+// ReadCommitted is Read bounded by the last stable offset instead of the high
+// watermark; ReadResult gains LastStableOffset (also set by Read) and Aborted (the
+// aborted transactions overlapping the returned offsets, sorted by FirstOffset).
+// An offset from the last stable offset up to the high watermark yields no
+// data and no error.
+func (l *Log) ReadCommitted(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return l.read(offset, maxBytes, minOne, true)
+}
+
+func (l *Log) read(offset int64, maxBytes int, minOne, committed bool) (ReadResult, error) {
 	if l.closed.Load() {
 		return ReadResult{}, ErrClosed
 	}
 	// hw is loaded before any segment size: sizes only grow and are stored
 	// before the high watermark moves, so every batch below hw is inside them.
-	hw, lso := l.hw.Load(), l.lso.Load()
-	res := ReadResult{HighWatermark: hw, LogStartOffset: lso}
+	hw, stable := l.bounds()
+	lso := l.lso.Load()
+	res := ReadResult{HighWatermark: hw, LastStableOffset: stable, LogStartOffset: lso}
 	if offset < lso || offset > hw {
 		return res, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, lso, hw)
 	}
-	if offset == hw || (maxBytes <= 0 && !minOne) {
+	limit := hw
+	if committed {
+		limit = stable
+	}
+	if offset >= limit || (maxBytes <= 0 && !minOne) {
 		return res, nil
 	}
 	l.segMu.RLock()
@@ -68,12 +90,15 @@ func (l *Log) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) 
 		if !found {
 			continue
 		}
-		data, next, err := readBatches(s, pos, size, hw, maxBytes, minOne)
+		data, next, err := readBatches(s, pos, size, limit, maxBytes, minOne)
 		if err != nil {
 			return res, err
 		}
 		if len(data) > 0 {
 			l.hint.Store(&readHint{seg: s, offset: next, pos: pos + int64(len(data))})
+			if committed {
+				res.Aborted = collectAborted(segs[i:], offset, next)
+			}
 		}
 		res.Data = data
 		return res, nil
@@ -82,8 +107,8 @@ func (l *Log) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) 
 }
 
 // readBatches preads the batches at pos that end within maxBytes and start
-// below hw, and returns them with the offset after the last one.
-func readBatches(s *segment, pos, size, hw int64, maxBytes int, minOne bool) ([]byte, int64, error) {
+// below limit, and returns them with the offset after the last one.
+func readBatches(s *segment, pos, size, limit int64, maxBytes int, minOne bool) ([]byte, int64, error) {
 	buf := make([]byte, max(min(int64(maxBytes), size-pos), 0))
 	if _, err := s.f.ReadAt(buf, pos); err != nil {
 		return nil, 0, fmt.Errorf("storage: read segment: %w", err)
@@ -95,7 +120,7 @@ func readBatches(s *segment, pos, size, hw int64, maxBytes int, minOne bool) ([]
 			break
 		}
 		h := parseHeader(buf[p:])
-		if h.baseOffset >= hw {
+		if h.baseOffset >= limit {
 			break
 		}
 		p += n
@@ -117,7 +142,7 @@ func readBatches(s *segment, pos, size, hw int64, maxBytes int, minOne bool) ([]
 	}
 	n := batchLen(hdr[:])
 	h := parseHeader(hdr[:])
-	if n < 0 || int64(n) > size-pos || h.baseOffset >= hw {
+	if n < 0 || int64(n) > size-pos || h.baseOffset >= limit {
 		return nil, 0, nil
 	}
 	buf = make([]byte, n)
@@ -130,9 +155,10 @@ func readBatches(s *segment, pos, size, hw int64, maxBytes int, minOne bool) ([]
 type watcher struct{ ch chan<- struct{} }
 
 // Watch registers ch to receive a non-blocking send whenever the high
-// watermark advances (and when the log closes), so one waiter can watch
-// many partitions. Register before checking the high watermark, or an
-// advance in between is missed. cancel unregisters; it is idempotent.
+// watermark or the last stable offset advances (and when the log closes),
+// so one waiter can watch many partitions. Register before checking the
+// offsets, or an advance in between is missed. cancel unregisters; it is
+// idempotent.
 func (l *Log) Watch(ch chan<- struct{}) (cancel func()) {
 	w := &watcher{ch: ch}
 	l.watchMu.Lock()

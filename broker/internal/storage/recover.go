@@ -33,6 +33,8 @@ func (l *Log) load() error {
 			indexFiles[b] = append(indexFiles[b], name)
 		} else if b, ok := parseBase(name, extTimeIndex); ok {
 			indexFiles[b] = append(indexFiles[b], name)
+		} else if b, ok := parseBase(name, extTxnIndex); ok {
+			indexFiles[b] = append(indexFiles[b], name)
 		}
 	}
 	slices.Sort(bases)
@@ -63,6 +65,7 @@ func (l *Log) load() error {
 			return err
 		}
 	}
+	var badTxn []*segment
 	for i, b := range bases {
 		s, err := openSegment(l.dir, b, false)
 		if err != nil {
@@ -72,6 +75,9 @@ func (l *Log) load() error {
 		if i < len(bases)-1 {
 			s.next = bases[i+1]
 			l.loadIndexes(s)
+			if !l.loadTxnIndex(s) {
+				badTxn = append(badTxn, s)
+			}
 		}
 	}
 	l.active = l.segs[len(l.segs)-1]
@@ -84,7 +90,10 @@ func (l *Log) load() error {
 	l.hw.Store(l.nextOff)
 	l.durable.Store(l.nextOff)
 	l.lso.Store(min(max(persistedStart, l.segs[0].base), l.nextOff))
-	return l.loadProducers(snaps)
+	if err := l.loadProducers(snaps); err != nil {
+		return err
+	}
+	return l.rebuildTxnIndexes(badTxn)
 }
 
 // loadIndexes reads a closed segment's index files, or rebuilds them from
@@ -195,10 +204,14 @@ func (l *Log) recoverActive() error {
 	return s.sync()
 }
 
-// loadProducers restores producer state from the newest usable snapshot and
-// replays the batch headers written after it.
+// loadProducers restores producer and transaction state from the newest
+// usable snapshot and replays the batch headers written after it. The
+// active segment's aborted index is rebuilt on the way: the snapshot
+// carries its entries below the snapshot offset and the replay adds the
+// rest; its .txnindex file, written on Close, may predate a crash.
 func (l *Log) loadProducers(snaps []int64) error {
 	from := l.segs[0].base
+	var aborted []abortedEntry
 	for i := len(snaps) - 1; i >= 0; i-- {
 		off := snaps[i]
 		if off > l.nextOff {
@@ -208,7 +221,7 @@ func (l *Log) loadProducers(snaps []int64) error {
 		b, err := os.ReadFile(l.snapshotPath(off))
 		if err == nil {
 			var p producerStates
-			if p, err = unmarshalProducers(b); err == nil {
+			if p, aborted, err = unmarshalProducers(b); err == nil {
 				l.producers, from = p, off
 				l.snapshots = snaps[:i+1]
 				break
@@ -217,13 +230,27 @@ func (l *Log) loadProducers(snaps []int64) error {
 		l.logger.Warn("ignoring producer snapshot", "offset", off, "err", err)
 		os.Remove(l.snapshotPath(off))
 	}
+	l.active.aborted = slices.DeleteFunc(aborted, func(e abortedEntry) bool {
+		return e.LastOffset < l.active.base || e.LastOffset >= from
+	})
+	for id, e := range l.producers {
+		if e.txnFirst >= 0 {
+			l.txnOpen = append(l.txnOpen, openTxn{pid: id, first: e.txnFirst, end: -1})
+		}
+	}
 	for _, s := range l.segs {
 		if s.next <= from {
 			continue
 		}
 		it := batchReader{r: s.f, pos: s.lookupOffset(from), end: s.size.Load()}
+		// Only the active segment's aborted index comes from the replay;
+		// closed segments have their files.
+		var into *segment
+		if s == l.active {
+			into = s
+		}
 		for {
-			_, b, ok := it.next(false)
+			pos, b, ok := it.next(false)
 			if !ok {
 				break
 			}
@@ -235,13 +262,22 @@ func (l *Log) loadProducers(snaps []int64) error {
 			if h.attributes&attrLogAppendTime != 0 {
 				appendTime = h.maxTimestamp
 			}
+			var m marker
+			if h.attributes&attrControl != 0 {
+				var err error
+				if m, err = readMarkerAt(s, pos, batchLen(b)); err != nil {
+					l.logger.Warn("unreadable control batch", "segment", s.path(extLog), "offset", h.baseOffset, "err", err)
+				}
+			}
 			l.producers.update(&h, appendTime)
+			l.trackTxnLocked(&h, m, into)
 		}
 		if it.err != nil {
 			return it.err
 		}
 	}
 	l.producers.evictBefore(l.lso.Load())
+	l.publishTxnLocked()
 	return nil
 }
 

@@ -17,6 +17,7 @@ const (
 	extIndex     = ".index"
 	extTimeIndex = ".timeindex"
 	extSnapshot  = ".snapshot"
+	extTxnIndex  = ".txnindex"
 )
 
 // segment is one log file holding the batches from base on, with its
@@ -36,6 +37,11 @@ type segment struct {
 
 	idxMu sync.RWMutex
 	idx   []indexEntry
+
+	// aborted is the segment's aborted transaction index: one entry per
+	// ABORT marker in it, in offset order. Appended to under Log.mu.
+	txnMu   sync.RWMutex
+	aborted []abortedEntry
 
 	// Appender state, guarded by Log.mu.
 	next       int64 // offset after the last batch
@@ -148,7 +154,7 @@ func (s *segment) close() error { return s.f.Close() }
 func (s *segment) remove() error {
 	s.f.Close()
 	var errs []error
-	for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+	for _, ext := range []string{extLog, extIndex, extTimeIndex, extTxnIndex} {
 		if err := os.Remove(s.path(ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
