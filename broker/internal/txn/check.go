@@ -1,0 +1,48 @@
+package txn
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// CheckProduce returns nil when tp is in the ongoing transaction of the transactional ID
+// and producer (producerID, epoch). Otherwise it returns an error wrapping a *kerr.Error:
+// TransactionalIDNotFound, InvalidProducerIDMapping (another producer ID),
+// InvalidProducerEpoch (another epoch, what a partition leader answers a fenced or
+// timed-out producer) or InvalidTxnState (no transaction, or tp not added to it).
+func (c *Coordinator) CheckProduce(txnID string, producerID int64, epoch int16, tp TopicPartition) error {
+	return c.check(txnID, producerID, epoch, func(m *meta) bool { return m.hasPartition(tp) },
+		func() string { return fmt.Sprintf("partition %s-%d", tp.Topic, tp.Partition) })
+}
+
+// CheckOffsetCommit is CheckProduce for a TxnOffsetCommit: nil when group was added to
+// the producer's ongoing transaction with AddOffsetsToTxn.
+func (c *Coordinator) CheckOffsetCommit(txnID string, producerID int64, epoch int16, group string) error {
+	return c.check(txnID, producerID, epoch, func(m *meta) bool { _, ok := m.groups[group]; return ok },
+		func() string { return "group " + group })
+}
+
+func (c *Coordinator) check(txnID string, producerID int64, epoch int16, in func(*meta) bool, what func() string) error {
+	t, err := c.lockTxn(txnID, false)
+	if err != nil {
+		return fmt.Errorf("%w: %w", kerr.NotCoordinator, err)
+	}
+	if t == nil {
+		return fmt.Errorf("txn: transactional id %q: %w", txnID, kerr.TransactionalIDNotFound)
+	}
+	defer t.mu.Unlock()
+	switch {
+	case producerID != t.m.producerID:
+		return fmt.Errorf("txn: transactional id %q has producer id %d, not %d: %w",
+			txnID, t.m.producerID, producerID, kerr.InvalidProducerIDMapping)
+	case epoch != t.m.epoch:
+		return fmt.Errorf("txn: transactional id %q has producer epoch %d, not %d: %w",
+			txnID, t.m.epoch, epoch, kerr.InvalidProducerEpoch)
+	case t.m.state != stateOngoing:
+		return fmt.Errorf("txn: transactional id %q is %s, not in a transaction: %w", txnID, t.m.state, kerr.InvalidTxnState)
+	case !in(&t.m):
+		return fmt.Errorf("txn: %s not added to the transaction of %q: %w", what(), txnID, kerr.InvalidTxnState)
+	}
+	return nil
+}
