@@ -123,6 +123,11 @@ func validateConfigs(in map[string]*string) (map[string]string, error) {
 		}
 		out[name] = nv
 	}
+	if s := settingsFor(out).storage; s.MinCompactionLag > s.MaxCompactionLag {
+		// Kafka refuses the pair too: a record could never be both old enough and young enough.
+		return nil, fmt.Errorf("%w: min.compaction.lag.ms %d is above max.compaction.lag.ms %d",
+			errInvalidConfig, s.MinCompactionLag.Milliseconds(), s.MaxCompactionLag.Milliseconds())
+	}
 	return out, nil
 }
 
@@ -164,9 +169,20 @@ func settingsFor(overrides map[string]string) topicSettings {
 	sc.RetentionAge = ms("retention.ms")
 	sc.RetentionBytes = num("retention.bytes")
 	sc.IndexIntervalBytes = int(num("index.interval.bytes"))
-	if !slices.Contains(strings.Split(get("cleanup.policy"), ","), "delete") {
+	policy := strings.Split(get("cleanup.policy"), ",")
+	if !slices.Contains(policy, "delete") {
 		// A compact-only topic keeps every key's latest record however old it is.
 		sc.RetentionAge, sc.RetentionBytes = -1, -1
+	}
+	sc.Compact = slices.Contains(policy, "compact")
+	sc.DeleteRetention = ms("delete.retention.ms")
+	sc.MinCleanableDirtyRatio, _ = strconv.ParseFloat(get("min.cleanable.dirty.ratio"), 64)
+	sc.MinCompactionLag = ms("min.compaction.lag.ms")
+	sc.MaxCompactionLag = ms("max.compaction.lag.ms")
+	if sc.Compact && sc.MaxCompactionLag < sc.SegmentAge {
+		// As in Kafka, the active segment rolls by max.compaction.lag.ms too,
+		// since the cleaner never touches the active segment.
+		sc.SegmentAge = sc.MaxCompactionLag
 	}
 	return topicSettings{
 		storage:          sc,

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -73,6 +75,10 @@ type topicRegistry struct {
 	dir    string
 	mu     sync.Mutex
 	byName atomic.Pointer[map[string]*topic]
+
+	// The log cleaner runs from openTopics until close.
+	stopCleaner context.CancelFunc
+	cleanerDone chan struct{}
 }
 
 // Errors of topic administration, mapped to Kafka error codes by the handlers.
@@ -150,6 +156,9 @@ func openTopics(b *Broker, dir string) (*topicRegistry, error) {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	r.stopCleaner, r.cleanerDone = stop, make(chan struct{})
+	go r.cleanLoop(ctx, b.cfg.CleanerInterval)
 	return r, nil
 }
 
@@ -372,7 +381,51 @@ func (r *topicRegistry) enforceRetention() {
 	}
 }
 
+// cleanLoop is the log cleaner: every interval it offers each partition of the
+// compacted topics a cleaning pass, which the log itself skips unless enough of it
+// is dirty (or its tombstones are due). Passes run one at a time, like Kafka's
+// single default cleaner thread, so compaction takes at most one core's worth of I/O.
+func (r *topicRegistry) cleanLoop(ctx context.Context, interval time.Duration) {
+	defer close(r.cleanerDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.cleanAll(ctx)
+		}
+	}
+}
+
+func (r *topicRegistry) cleanAll(ctx context.Context) {
+	for _, t := range r.all() {
+		if !t.settings.Load().storage.Compact {
+			continue
+		}
+		for _, p := range t.parts() {
+			st, err := p.log.Clean(ctx, time.Now())
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, storage.ErrClosed):
+				// Deleted meanwhile.
+			case err != nil:
+				r.b.log.Warn("log cleaning failed", "topic", t.name, "partition", p.index, "err", err)
+			case st.Segments > 0:
+				r.b.log.Debug("log cleaned", "topic", t.name, "partition", p.index,
+					"segments", st.Segments, "rewritten", st.Rewritten, "records_removed", st.RecordsRemoved,
+					"bytes_read", st.BytesRead, "bytes_written", st.BytesWritten, "dirty_ratio", st.DirtyRatio,
+					"duration", st.Duration)
+			}
+		}
+	}
+}
+
 func (r *topicRegistry) close() error {
+	r.stopCleaner()
+	<-r.cleanerDone
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.closeAll(*r.byName.Load())

@@ -65,17 +65,41 @@ type Config struct {
 	RetentionBytes int64
 	// IndexIntervalBytes is the number of bytes between sparse index entries.
 	IndexIntervalBytes int
+
+	// Compact makes Clean keep only the latest record of each key in the
+	// closed segments (cleanup.policy compact). Deletion by retention is
+	// independent: it is off when RetentionAge and RetentionBytes are < 0.
+	Compact bool
+	// DeleteRetention is how long a tombstone (a record with a null value)
+	// and a removable COMMIT marker survive after the cleaner first cleaned
+	// the segment holding them (delete.retention.ms).
+	DeleteRetention time.Duration
+	// MinCleanableDirtyRatio is the share of the cleanable bytes that must
+	// be dirty (written since the last clean) before Clean does a pass
+	// (min.cleanable.dirty.ratio).
+	MinCleanableDirtyRatio float64
+	// MinCompactionLag keeps a segment dirty while its newest record is
+	// younger than this (min.compaction.lag.ms).
+	MinCompactionLag time.Duration
+	// MaxCompactionLag makes Clean do a pass whatever the dirty ratio once
+	// the oldest dirty record is older than this; <= 0 never
+	// (max.compaction.lag.ms).
+	MaxCompactionLag time.Duration
 }
 
 // DefaultConfig returns Kafka's defaults: 1 GiB segments rolled after 7 days,
-// 7 days retention, no size limit, an index entry every 4 KiB.
+// 7 days retention, no size limit, an index entry every 4 KiB; no
+// compaction, and when it is turned on, tombstones kept for a day, a pass
+// once half the log is dirty, no minimum or maximum lag.
 func DefaultConfig() Config {
 	return Config{
-		SegmentBytes:       1 << 30,
-		SegmentAge:         7 * 24 * time.Hour,
-		RetentionAge:       7 * 24 * time.Hour,
-		RetentionBytes:     -1,
-		IndexIntervalBytes: 4096,
+		SegmentBytes:           1 << 30,
+		SegmentAge:             7 * 24 * time.Hour,
+		RetentionAge:           7 * 24 * time.Hour,
+		RetentionBytes:         -1,
+		IndexIntervalBytes:     4096,
+		DeleteRetention:        24 * time.Hour,
+		MinCleanableDirtyRatio: 0.5,
 	}
 }
 

@@ -29,6 +29,7 @@ type Log struct {
 	dirty     []*segment // rolled segments not yet fsynced
 	dirDirty  bool       // a segment file was created since the last fsync
 	snapshots []int64    // producer snapshot offsets on disk, ascending
+	txnOpen   []openTxn  // transactions holding back the last stable offset
 	hdr       [headerLen]byte
 	iov       [2][]byte
 
@@ -43,6 +44,12 @@ type Log struct {
 	lso     atomic.Int64 // log start offset
 	durable atomic.Int64 // every offset below is fsynced
 	hint    atomic.Pointer[readHint]
+	txnView atomic.Pointer[[]openTxn] // txnOpen as last published
+
+	// cleanMu serializes Clean passes (clean.go); cleanHook, set by tests
+	// only, stops a pass at a named step as a crash would.
+	cleanMu   sync.Mutex
+	cleanHook func(step string) error
 
 	// Group commit: one WaitDurable caller at a time fsyncs; the others
 	// wait on syncDone and then check whether it covered them.
@@ -143,6 +150,7 @@ func (l *Log) Close() error {
 	s := l.active
 	errs := []error{
 		writeIndexes(s, s.rel(l.nextOff)),
+		writeTxnIndex(s, l.nextOff),
 		l.writeSnapshotLocked(),
 	}
 	for _, d := range l.dirty {
@@ -180,10 +188,11 @@ func (l *Log) Remove() error {
 	return err
 }
 
-// writeSnapshotLocked snapshots the producer state at the end offset and
-// keeps only the two newest snapshots.
+// writeSnapshotLocked snapshots the producer state and the active
+// segment's aborted index at the end offset and keeps only the two newest
+// snapshots.
 func (l *Log) writeSnapshotLocked() error {
-	if err := writeSnapshot(l.dir, l.nextOff, l.producers); err != nil {
+	if err := writeSnapshot(l.dir, l.nextOff, l.producers, l.active.abortedEntries()); err != nil {
 		return err
 	}
 	if n := len(l.snapshots); n == 0 || l.snapshots[n-1] != l.nextOff {
