@@ -716,39 +716,6 @@ func TestCleanConcurrentReaders(t *testing.T) {
 
 // BenchmarkClean measures a pass over 2000 uncompressed batches of 50
 // records (100-byte values, 5000 keys): about 12 MB, read twice.
-func BenchmarkClean(b *testing.B) {
-	cfg := compactConfig()
-	cfg.SegmentBytes = 1 << 20
-	var read int64
-	var dur time.Duration
-	for b.Loop() {
-		b.StopTimer()
-		l, err := Open(b.TempDir(), cfg, Options{Fsync: FsyncOS})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for r := range 2000 {
-			spec := kvSpec{}
-			for k := range 50 {
-				spec.recs = append(spec.recs, kv{key: fmt.Sprintf("key-%d", (r*50+k)%5000), value: strings.Repeat("v", 100)})
-			}
-			if _, err := l.Append(kvBatch(b, spec), AppendOptions{}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		forceRoll(b, l)
-		b.StartTimer()
-		st, err := l.Clean(context.Background(), time.Now())
-		if err != nil {
-			b.Fatal(err)
-		}
-		read += st.BytesRead
-		dur += st.Duration
-		l.Close()
-	}
-	b.ReportMetric(float64(read)/dur.Seconds()/1e6, "MB/s")
-}
-
 // TestCleanRacesDeletion deletes the segment being cleaned before its swap:
 // the pass drops its copy and the log stays as retention left it.
 func TestCleanRacesDeletion(t *testing.T) {

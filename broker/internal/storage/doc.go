@@ -9,9 +9,12 @@
 //	00000000000000000000.log        segment: batches with offsets from 0
 //	00000000000000000000.index      sparse offset index of a closed segment
 //	00000000000000000000.timeindex  sparse time index of a closed segment
+//	00000000000000000000.txnindex   aborted transactions whose ABORT marker is in the segment
 //	00000000000000052113.log        the active (last) segment
-//	00000000000000052113.snapshot   idempotent producer state as of offset 52113
+//	00000000000000052113.snapshot   producer state (sequences, open transactions) as of offset 52113
 //	log-start-offset                set by DeleteRecordsBefore
+//	cleaner-checkpoint              compacted topics: offset below which the log is clean, and
+//	                                when each cleaned segment was first cleaned (tombstone clock)
 //
 // Files are named by a 20-digit offset, like Kafka's. A segment holds the
 // batches exactly as producers sent them, except that the broker writes the
@@ -34,6 +37,27 @@
 // A producer snapshot is written on every roll and on Close (the two newest
 // are kept); Open loads the newest one not beyond the log end and replays the
 // batch headers written after it.
+//
+// # Transactions
+//
+// A transactional batch opens its producer's transaction in the partition; a COMMIT or
+// ABORT control batch (AppendMarker) ends it. The last stable offset is the high
+// watermark or the first offset of the oldest transaction not yet ended by a durable
+// marker, whichever is lower; ReadCommitted reads up to it and returns the aborted
+// transactions overlapping what it read. An aborted transaction is indexed in the
+// .txnindex of the segment holding its ABORT marker; the file is written on roll and
+// Close, the active segment's entries live in the producer snapshot, and Open rebuilds
+// what is missing or stale by a header scan. Open transactions survive restart in the
+// producer snapshot plus the replay of the headers after it.
+//
+// # Compaction
+//
+// Clean keeps the newest record of each key in the closed segments of a compacted log,
+// keeps every record's offset, drops tombstones DeleteRetention after their segment was
+// first cleaned, and drops aborted transactional records. A cleaned segment is written to
+// a .cleaned.tmp file, fsynced and renamed over the old one under the segment lock, so
+// readers see the old file or the new, never a mix; Open deletes a leftover temp file
+// and the pass is redone, since the checkpoint is written last.
 //
 // Segments roll when a batch would push them past SegmentBytes, when they are
 // older than SegmentAge, or when their relative offsets would overflow.
