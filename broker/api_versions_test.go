@@ -87,5 +87,36 @@ func TestApiVersions(t *testing.T) {
 		if av := keys[kmsg.ApiVersions.Int16()]; av.MaxVersion != 3 {
 			t.Fatalf("v%d: ApiVersions max v%d, want 3", v, av.MaxVersion)
 		}
+		checkTxnVersions(t, keys)
+		if v == 3 {
+			for _, f := range resp.FinalizedFeatures {
+				if f.Name == "transaction.version" {
+					t.Fatalf("transaction.version finalized at %d: KIP-890 part 2 is not served", f.MaxVersionLevel)
+				}
+			}
+		}
+	}
+}
+
+// checkTxnVersions checks that the transaction APIs are served up to the last version
+// before KIP-890 part 2, whose versions clients read as server-side verification.
+func checkTxnVersions(t *testing.T, keys map[int16]kmsg.ApiVersionsResponseApiKey) {
+	t.Helper()
+	want := map[kmsg.Key]int16{
+		kmsg.Produce:              10,
+		kmsg.InitProducerID:       4,
+		kmsg.AddPartitionsToTxn:   3,
+		kmsg.AddOffsetsToTxn:      3,
+		kmsg.EndTxn:               4,
+		kmsg.TxnOffsetCommit:      3,
+		kmsg.DescribeProducers:    0,
+		kmsg.DescribeTransactions: 0,
+		kmsg.ListTransactions:     2,
+	}
+	for key, max := range want {
+		k, ok := keys[key.Int16()]
+		if !ok || k.MinVersion != 0 || k.MaxVersion != max {
+			t.Errorf("%s advertised as %+v (present %v), want v0-v%d", key.Name(), k, ok, max)
+		}
 	}
 }

@@ -52,6 +52,17 @@ func init() {
 		kmsg.ListGroups.Int16():              {0, 0, handleListGroups},
 		kmsg.DeleteGroups.Int16():            {0, 0, handleDeleteGroups},
 		kmsg.OffsetDelete.Int16():            {0, 0, handleOffsetDelete},
+		// Transactions (KIP-98, KIP-447). The versions KIP-890 part 2 adds (Produce v12,
+		// AddPartitionsToTxn v4+, AddOffsetsToTxn v4, TxnOffsetCommit v4, EndTxn v5) are
+		// not served: clients take them, with the transaction.version feature, as a
+		// promise of server-side transaction verification.
+		kmsg.AddPartitionsToTxn.Int16():   {0, 3, handleAddPartitionsToTxn},
+		kmsg.AddOffsetsToTxn.Int16():      {0, 3, handleAddOffsetsToTxn},
+		kmsg.EndTxn.Int16():               {0, 4, handleEndTxn},
+		kmsg.TxnOffsetCommit.Int16():      {0, 0, handleTxnOffsetCommit},
+		kmsg.DescribeProducers.Int16():    {0, 0, handleDescribeProducers},
+		kmsg.DescribeTransactions.Int16(): {0, 0, handleDescribeTransactions},
+		kmsg.ListTransactions.Int16():     {0, 2, handleListTransactions},
 	}
 	// The group coordinator says which versions of its APIs it implements.
 	for key, max := range group.MaxVersions {

@@ -12,8 +12,9 @@ import (
 )
 
 // handleFetch reads every requested partition and, while fewer than MinBytes are ready,
-// waits up to MaxWait for any of them to grow. Fetch sessions (KIP-227) are declined by
-// answering session ID 0, so clients send full requests.
+// waits up to MaxWait for any of them to grow (under read_committed, for the last stable
+// offset to move, which only a growing log does). Fetch sessions (KIP-227) are declined
+// by answering session ID 0, so clients send full requests.
 func handleFetch(ctx context.Context, b *Broker, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.FetchRequest)
 
@@ -58,6 +59,9 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 	if req.Version < 3 || maxBytes <= 0 {
 		maxBytes = int(^uint(0) >> 1)
 	}
+	// read_committed (KIP-98) stops at the last stable offset and names the aborted
+	// transactions in what it returns, so the consumer can drop their records.
+	readCommitted := req.IsolationLevel == 1
 	total := 0
 	failed := false
 	for _, rt := range req.Topics {
@@ -81,20 +85,30 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			limit := min(int(rp.PartitionMaxBytes), maxBytes-total)
 			// KIP-74: the first batch of the response is returned even when it is larger
 			// than the limits, so a consumer can never be stuck behind a big batch.
-			res, err := p.log.Read(rp.FetchOffset, max(limit, 0), total == 0)
+			read := p.log.Read
+			if readCommitted {
+				read = p.log.ReadCommitted
+			}
+			res, err := read(rp.FetchOffset, max(limit, 0), total == 0)
 			sp.HighWatermark = res.HighWatermark
-			sp.LastStableOffset = res.HighWatermark
+			sp.LastStableOffset = res.LastStableOffset
 			sp.LogStartOffset = res.LogStartOffset
 			if err != nil {
 				sp.ErrorCode = readErrorCode(err)
 				sp.HighWatermark = p.log.HighWatermark()
-				sp.LastStableOffset = sp.HighWatermark
+				sp.LastStableOffset = p.log.LastStableOffset()
 				sp.LogStartOffset = p.log.LogStartOffset()
 				failed = true
 				continue
 			}
 			if res.Data != nil {
 				sp.RecordBatches = res.Data
+			}
+			for _, a := range res.Aborted {
+				sp.AbortedTransactions = append(sp.AbortedTransactions, kmsg.FetchResponseTopicPartitionAbortedTransaction{
+					ProducerID:  a.ProducerID,
+					FirstOffset: a.FirstOffset,
+				})
 			}
 			total += len(res.Data)
 		}

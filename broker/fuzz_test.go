@@ -294,12 +294,63 @@ func fuzzSeeds() [][]byte {
 	offsetDelete.Group = "fuzz-group"
 	offsetDelete.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: topic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
 
+	txnID := "fuzz-txn"
+	initTxnPID := kmsg.NewPtrInitProducerIDRequest()
+	initTxnPID.TransactionalID = &txnID
+	initTxnPID.TransactionTimeoutMillis = 60000
+
+	addPartitions := kmsg.NewPtrAddPartitionsToTxnRequest()
+	addPartitions.TransactionalID = txnID
+	addPartitions.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{0, 1}}}
+	addPartitions.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{{TransactionalID: txnID,
+		Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: topic, Partitions: []int32{0}}}}}
+
+	addOffsets := kmsg.NewPtrAddOffsetsToTxnRequest()
+	addOffsets.TransactionalID = txnID
+	addOffsets.Group = "fuzz-group"
+
+	txnOffsetCommit := kmsg.NewPtrTxnOffsetCommitRequest()
+	txnOffsetCommit.TransactionalID = txnID
+	txnOffsetCommit.Group = "fuzz-group"
+	txnOffsetCommit.Generation = -1
+	txnOffsetCommit.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+
+	endTxn := kmsg.NewPtrEndTxnRequest()
+	endTxn.TransactionalID = txnID
+	endTxn.Commit = true
+
+	txnProduce := kmsg.NewPtrProduceRequest()
+	txnProduce.TransactionID = &txnID
+	txnProduce.Acks = -1
+	txnProduce.TimeoutMillis = 1000
+	txnProduce.Topics = produce.Topics
+
+	fetchCommitted := kmsg.NewPtrFetchRequest()
+	*fetchCommitted = *fetch
+	fetchCommitted.IsolationLevel = 1
+
+	listCommitted := kmsg.NewPtrListOffsetsRequest()
+	*listCommitted = *listOffsets
+	listCommitted.IsolationLevel = 1
+
+	describeProducers := kmsg.NewPtrDescribeProducersRequest()
+	describeProducers.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: topic, Partitions: []int32{0, 7}}}
+
+	describeTxns := kmsg.NewPtrDescribeTransactionsRequest()
+	describeTxns.TransactionalIDs = []string{txnID, "none"}
+
+	listTxns := kmsg.NewPtrListTransactionsRequest()
+	listTxns.StateFilters = []string{"Ongoing"}
+	listTxns.TransactionalIDPattern = str("^fuzz")
+
 	var seeds [][]byte
 	for _, req := range []kmsg.Request{
 		metadata, createTopics, produce, produceNoAck, fetch, listOffsets, apiVersions, deleteTopics,
 		deleteRecords, initPID, describeConfigs, alterConfigs, incAlterConfigs, createPartitions,
 		describeCluster, findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit,
 		offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete,
+		initTxnPID, addPartitions, addOffsets, txnOffsetCommit, endTxn, txnProduce, fetchCommitted,
+		listCommitted, describeProducers, describeTxns, listTxns,
 	} {
 		a, ok := apis[req.Key()]
 		if !ok {

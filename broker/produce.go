@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eddy-io/eddy/broker/internal/storage"
+	"github.com/eddy-io/eddy/broker/internal/txn"
 )
 
 // handleProduce appends each partition's batches, then leaves the wait for durability to
@@ -20,9 +21,6 @@ func handleProduce(_ context.Context, b *Broker, r *request) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
 	ackErr := checkAcks(req)
-	if ackErr == nil && req.TransactionID != nil {
-		ackErr = kerr.TransactionalIDAuthorizationFailed
-	}
 	var pending []durableWait
 	failed := false
 	for _, rt := range req.Topics {
@@ -40,7 +38,7 @@ func handleProduce(_ context.Context, b *Broker, r *request) (reply, error) {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				if w, ok := b.appendPartition(p, rp.Records, req.Version, sp); ok {
+				if w, ok := b.appendPartition(p, rp.Records, req.Version, req.TransactionID, sp); ok {
 					pending = append(pending, w)
 				}
 			}
@@ -106,9 +104,10 @@ func topicPartition(t *topic, i int32) *partition {
 	return t.partition(i)
 }
 
-// appendPartition appends one partition's payload and fills sp. It reports whether the
-// payload was appended and so needs a durability wait before the answer.
-func (b *Broker) appendPartition(p *partition, records []byte, version int16, sp *kmsg.ProduceResponseTopicPartition) (durableWait, bool) {
+// appendPartition appends one partition's payload, produced in the transaction of txnID
+// when it is set, and fills sp. It reports whether the payload was appended and so needs
+// a durability wait before the answer.
+func (b *Broker) appendPartition(p *partition, records []byte, version int16, txnID *string, sp *kmsg.ProduceResponseTopicPartition) (durableWait, bool) {
 	settings := p.topic.settings.Load()
 	batches, err := storage.SplitBatches(records)
 	if err != nil || len(batches) == 0 {
@@ -118,6 +117,10 @@ func (b *Broker) appendPartition(p *partition, records []byte, version int16, sp
 			sp.ErrorCode = kerr.UnsupportedForMessageFormat.Code
 		}
 		b.log.Debug("produce: bad record batch", "topic", p.topic.name, "partition", p.index, "err", err)
+		return durableWait{}, false
+	}
+	if code := b.checkTxnBatches(p, batches, txnID); code != 0 {
+		sp.ErrorCode = code
 		return durableWait{}, false
 	}
 	var opts storage.AppendOptions
@@ -154,6 +157,29 @@ func (b *Broker) appendPartition(p *partition, records []byte, version int16, sp
 		return durableWait{}, false
 	}
 	return durableWait{log: p.log, topic: p.topic.name, last: last, resp: sp}, true
+}
+
+// checkTxnBatches answers the error code for batches that may not be appended to p: a
+// transactional batch outside a transaction, whose transaction the coordinator would
+// never end, or a batch of a transaction the coordinator does not have p in. Zero means
+// they may.
+func (b *Broker) checkTxnBatches(p *partition, batches [][]byte, txnID *string) int16 {
+	for _, batch := range batches {
+		pid, epoch, transactional := storage.BatchProducer(batch)
+		switch {
+		case txnID == nil && transactional:
+			return kerr.TransactionalIDAuthorizationFailed.Code
+		case txnID == nil:
+		case !transactional:
+			return kerr.InvalidRecord.Code
+		default:
+			tp := txn.TopicPartition{Topic: p.topic.name, Partition: p.index}
+			if err := b.txns.CheckProduce(*txnID, pid, epoch, tp); err != nil {
+				return b.txnCheckCode(err)
+			}
+		}
+	}
+	return 0
 }
 
 // appendErrorCode maps a storage append error to its Kafka error code.
