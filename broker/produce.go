@@ -167,6 +167,8 @@ func (b *Broker) checkTxnBatches(p *partition, batches [][]byte, txnID *string) 
 	for _, batch := range batches {
 		pid, epoch, transactional := storage.BatchProducer(batch)
 		switch {
+		case storage.IsControlBatch(batch):
+			return kerr.InvalidRecord.Code
 		case txnID == nil && transactional:
 			return kerr.TransactionalIDAuthorizationFailed.Code
 		case txnID == nil:

@@ -2,8 +2,10 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -309,6 +311,8 @@ func TestTxnProduceChecks(t *testing.T) {
 		{"no transactional id", nil, 0, batch, kerr.TransactionalIDAuthorizationFailed},
 		{"unknown transactional id", ptr("nobody"), 0, batch, nil}, // any refusal will do
 		{"plain batch with a transactional id", ptr("checks"), 0, encodeTestBatch(0, "plain"), kerr.InvalidRecord},
+		{"control batch in a transaction", ptr("checks"), 0, asControlBatch(batch), kerr.InvalidRecord},
+		{"control batch outside a transaction", nil, 0, asControlBatch(batch), kerr.InvalidRecord},
 	} {
 		req := kmsg.NewPtrProduceRequest()
 		req.Acks = -1
@@ -342,6 +346,15 @@ func TestTxnProduceChecks(t *testing.T) {
 	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// asControlBatch returns a copy of batch marked as a control batch, with its CRC-32C
+// recomputed so that only the marking can get it refused.
+func asControlBatch(batch []byte) []byte {
+	c := append([]byte(nil), batch...)
+	binary.BigEndian.PutUint16(c[21:], binary.BigEndian.Uint16(c[21:])|0x20)
+	binary.BigEndian.PutUint32(c[17:], crc32.Checksum(c[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return c
 }
 
 // rawFetch fetches one partition from offset under isolation level iso, waiting up to

@@ -23,8 +23,9 @@ import (
 
 // App runs a topology on Kafka-protocol brokers as one instance of an application:
 // Config.Threads stream threads, each a member of the consumer group named by the
-// application ID, share the tasks of all instances with the same ID, at least once.
-// Create it with New, run it with Run, stop it with Close.
+// application ID, share the tasks of all instances with the same ID, at least once or
+// exactly once (Config.ProcessingGuarantee). Create it with New, run it with Run, stop
+// it with Close.
 type App struct {
 	top *Topology
 	cfg Config
@@ -37,9 +38,10 @@ type App struct {
 	plan   *appPlan
 	counts *partitionCounts
 
-	queries  *queryState // what interactive queries need: see iq.go
-	instance string      // tells this instance's threads apart from other instances' in the group
-	standbys *standbys   // nil without Config.StandbyReplicas
+	queries   *queryState // what interactive queries need: see iq.go
+	instance  string      // tells this instance's threads apart from other instances' in the group
+	processID string      // names the exactly-once producers: kept in the state directory
+	standbys  *standbys   // nil without Config.StandbyReplicas
 
 	stateMu     sync.Mutex
 	state       AppState
@@ -78,6 +80,12 @@ func New(top *Topology, cfg Config) (*App, error) {
 	if badgerOpts.Logger == nil {
 		badgerOpts.Logger = cfg.Logger
 	}
+	var processID string
+	if cfg.ProcessingGuarantee == ExactlyOnce {
+		if processID, err = dir.processID(); err != nil {
+			return nil, errors.Join(err, dir.unlock())
+		}
+	}
 	persistent, err := state.NewBadgerProvider(dir.path, badgerOpts)
 	if err != nil {
 		return nil, errors.Join(err, dir.unlock())
@@ -90,6 +98,7 @@ func New(top *Topology, cfg Config) (*App, error) {
 		rebalancing: map[string]bool{},
 		queries:     newQueryState(top, cfg.ApplicationID),
 		instance:    hex.EncodeToString(inst[:]),
+		processID:   processID,
 	}, nil
 }
 
@@ -165,7 +174,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	threads := make([]*thread, 0, a.cfg.Threads)
 	for i := range a.cfg.Threads {
-		th, err := newThread(a, a.cfg.ApplicationID+"-"+strconv.Itoa(i+1), runCtx, ioCtx, base, adm)
+		th, err := newThread(a, i+1, runCtx, ioCtx, base, adm)
 		if err != nil {
 			for _, th := range threads {
 				th.cl.Close()

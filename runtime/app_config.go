@@ -32,6 +32,11 @@ var (
 	ErrNotSupported = errors.New("runtime: not supported yet")
 	// ErrAppClosed is returned by Run on an application that was closed.
 	ErrAppClosed = errors.New("runtime: application closed")
+	// ErrFenced is wrapped by the error Run returns when an exactly-once producer was
+	// fenced: another instance took over its transactional ID (it runs with the same
+	// process ID, or this one was presumed dead). Nothing the fenced producer wrote
+	// since its last commit is committed.
+	ErrFenced = errors.New("runtime: producer fenced by another instance")
 )
 
 // ProcessingGuarantee is the delivery guarantee of an application.
@@ -41,8 +46,18 @@ const (
 	// AtLeastOnce commits input offsets after the output and changelog writes they
 	// caused are acknowledged: a crash may process records again, never loses them.
 	AtLeastOnce ProcessingGuarantee = iota
-	// ExactlyOnce would commit output, changelogs and offsets in one transaction; not
-	// supported yet.
+	// ExactlyOnce is Kafka Streams' exactly_once_v2: each stream thread has one
+	// transactional producer, and every commit interval one transaction holds the
+	// output records, the changelog writes and the input offsets (committed with the
+	// group's metadata, KIP-447), so a record's effects are committed all together or
+	// not at all. Consumers read with read_committed. A failed or aborted transaction
+	// rolls the thread's tasks back to their last commit (state and input position);
+	// a producer fenced by another instance with the same transactional ID stops the
+	// application with ErrFenced. The stores commit (Badger included) only after the
+	// transaction, with the changelog offsets they reflect, so after a crash a task
+	// replays just the changelog tail written since its last commit instead of
+	// wiping its state and restoring it all, as Kafka Streams does. Works on any
+	// broker with transactions (Kafka 2.5 or later).
 	ExactlyOnce
 )
 
@@ -79,9 +94,22 @@ type Config struct {
 	// member, producer and tasks. Default 1.
 	Threads int
 	// CommitInterval is how often each thread flushes its stores and output and
-	// commits its input offsets. Default 30s, as Kafka Streams for at-least-once.
+	// commits its input offsets; under ExactlyOnce, how long a transaction lasts,
+	// which bounds the latency of read_committed readers of the output. Default 30s
+	// for AtLeastOnce and 100ms for ExactlyOnce, as Kafka Streams. Under ExactlyOnce a
+	// rebalance waits for the open transaction to end, so keep it well below the
+	// group's rebalance timeout.
 	CommitInterval time.Duration
-	// ProcessingGuarantee is AtLeastOnce (default); ExactlyOnce is not supported yet.
+	// ProcessingGuarantee is AtLeastOnce (default) or ExactlyOnce.
+	//
+	// ExactlyOnce derives each thread's transactional ID from the application ID, a
+	// process ID kept in the state directory (StateDir/<ApplicationID>/.process-id)
+	// and the thread's index, so an instance restarted on the same state directory
+	// fences the producers of its predecessor at once and aborts their open
+	// transactions. Its producers' transaction timeout is 10s (Kafka Streams'
+	// default; kgo.TransactionTimeout in ClientOptions changes it): a crashed
+	// instance that is not restarted holds back read_committed readers of the
+	// partitions it was writing for at most that long.
 	ProcessingGuarantee ProcessingGuarantee
 	// StandbyReplicas is how many warm copies of each stateful task's stores other
 	// instances keep, reading the changelogs as the active task writes them, so that
@@ -168,6 +196,13 @@ type Config struct {
 // DefaultCommitInterval is the commit interval of an at-least-once application.
 const DefaultCommitInterval = 30 * time.Second
 
+// DefaultExactlyOnceCommitInterval is the commit interval of an exactly-once
+// application.
+const DefaultExactlyOnceCommitInterval = 100 * time.Millisecond
+
+// defaultTransactionTimeout is the transaction timeout of exactly-once producers.
+const defaultTransactionTimeout = 10 * time.Second
+
 // withDefaults checks c and fills in its defaults.
 func (c Config) withDefaults() (Config, error) {
 	if c.ApplicationID == "" {
@@ -179,10 +214,7 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.BootstrapServers) == 0 {
 		return c, errors.New("runtime: Config.BootstrapServers is required")
 	}
-	if c.ProcessingGuarantee == ExactlyOnce {
-		return c, fmt.Errorf("%w: exactly-once processing", ErrNotSupported)
-	}
-	if c.ProcessingGuarantee != AtLeastOnce {
+	if c.ProcessingGuarantee != AtLeastOnce && c.ProcessingGuarantee != ExactlyOnce {
 		return c, fmt.Errorf("runtime: unknown processing guarantee %d", c.ProcessingGuarantee)
 	}
 	if c.StandbyReplicas < 0 {
@@ -196,6 +228,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = DefaultCommitInterval
+		if c.ProcessingGuarantee == ExactlyOnce {
+			c.CommitInterval = DefaultExactlyOnceCommitInterval
+		}
 	}
 	if c.OffsetReset == OffsetResetDefault {
 		c.OffsetReset = OffsetResetEarliest

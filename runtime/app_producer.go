@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -20,6 +21,8 @@ type producer struct {
 	ctx   context.Context
 	onErr ProductionErrorHandler
 	log   *slog.Logger
+
+	sent atomic.Int64 // records sent so far, so a transaction knows whether it is empty
 
 	mu   sync.Mutex
 	next map[TopicPartition]int64
@@ -77,12 +80,17 @@ func (p *producer) send(r ProducedRecord, dropped *atomic.Int64) error {
 			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
+	p.sent.Add(1)
 	p.cl.Produce(p.ctx, kr, func(kr *kgo.Record, err error) { p.done(r, kr, err, dropped) })
 	return nil
 }
 
-// done records the outcome of one record.
+// done records the outcome of one record. A record failed because its transaction
+// was aborted is no failure: the thread rewinds and produces it again.
 func (p *producer) done(r ProducedRecord, kr *kgo.Record, err error, dropped *atomic.Int64) {
+	if errors.Is(err, kgo.ErrAborting) {
+		return
+	}
 	if err != nil {
 		if p.onErr(r, err) == ActionContinue {
 			dropped.Add(1)

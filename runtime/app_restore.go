@@ -31,16 +31,26 @@ const (
 )
 
 // changelogReaderOpts are the options of a client reading changelog partitions from
-// offsets, on top of the connection options.
-func changelogReaderOpts(base []kgo.Opt, offsets map[string]map[int32]kgo.Offset) []kgo.Opt {
-	return append(slices.Clone(base),
+// offsets, on top of the connection options. Under exactly-once it reads committed
+// records only and keeps the control records (transaction markers), so its readers
+// see their offsets go by: a changelog partition may end with one, or with an
+// aborted transaction whose last offset is a marker. Readers skip them (isControl).
+func changelogReaderOpts(base []kgo.Opt, offsets map[string]map[int32]kgo.Offset, readCommitted bool) []kgo.Opt {
+	opts := append(slices.Clone(base),
 		kgo.ConsumePartitions(offsets),
 		kgo.FetchMaxBytes(changelogFetchBytes),
 		kgo.FetchMaxPartitionBytes(changelogFetchPartitionBytes),
 		kgo.BrokerMaxReadBytes(2*changelogFetchBytes),
 		kgo.FetchMaxWait(200*time.Millisecond),
 	)
+	if readCommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	}
+	return opts
 }
+
+// isControl reports a transaction marker, which is no changelog write.
+func isControl(r *kgo.Record) bool { return r.Attrs.IsControl() }
 
 // restoreTarget is one logged store of a task with its engine, open while the task
 // is restored or kept as a standby.
@@ -58,6 +68,9 @@ type restorer struct {
 	adm      *kadm.Client
 	listener RestoreListener
 	log      *slog.Logger
+	// readCommitted restores exactly-once changelogs: up to their last stable
+	// offset, once no transaction is open on them (see stableEnds).
+	readCommitted bool
 }
 
 // replaying is a store being restored: its offsets and progress.
@@ -85,7 +98,13 @@ func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) (map[str
 	}
 	slices.Sort(topics)
 	topics = slices.Compact(topics)
-	ends, err := r.adm.ListEndOffsets(r.ctx, topics...)
+	var ends kadm.ListedOffsets
+	var err error
+	if r.readCommitted {
+		ends, err = r.stableEnds(targets, topics)
+	} else {
+		ends, err = r.adm.ListEndOffsets(r.ctx, topics...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets of changelogs: %w", err)
 	}
@@ -131,6 +150,54 @@ func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) (map[str
 	return out, r.replay(work)
 }
 
+// stableWait is how often stableEnds asks again while a transaction is open.
+const stableWait = 100 * time.Millisecond
+
+// stableEnds waits until no transaction is open on the changelog partitions of
+// targets (their last stable offset equals their end) and returns their ends. A
+// transaction open there belongs to a previous owner of the task: restoring before it
+// ends could miss writes it is yet to commit, with the input offsets that go with
+// them. A predecessor with this thread's transactional ID was fenced (and its
+// transaction aborted) when the thread started; another instance's transaction ends
+// when it commits, aborts or times out.
+func (r *restorer) stableEnds(targets []restoreTarget, topics []string) (kadm.ListedOffsets, error) {
+	for waited := false; ; waited = true {
+		ends, err := r.adm.ListEndOffsets(r.ctx, topics...)
+		if err != nil {
+			return nil, err
+		}
+		stable, err := r.adm.ListCommittedOffsets(r.ctx, topics...)
+		if err != nil {
+			return nil, err
+		}
+		open := ""
+		for _, tg := range targets {
+			end, err := lookupOffset(ends, tg.changelog)
+			if err != nil {
+				return nil, err
+			}
+			lso, err := lookupOffset(stable, tg.changelog)
+			if err != nil {
+				return nil, err
+			}
+			if lso < end {
+				open = tg.changelog.String()
+			}
+		}
+		if open == "" {
+			return stable, nil
+		}
+		if !waited {
+			r.log.Info("waiting for an open transaction on a changelog to end before restoring", "changelog", open)
+		}
+		select {
+		case <-r.ctx.Done():
+			return nil, r.ctx.Err()
+		case <-time.After(stableWait):
+		}
+	}
+}
+
 // lookupOffset finds tp in listed offsets.
 func lookupOffset(offsets kadm.ListedOffsets, tp TopicPartition) (int64, error) {
 	lo, ok := offsets.Lookup(tp.Topic, tp.Partition)
@@ -170,7 +237,7 @@ func (r *restorer) replay(work []*replaying) error {
 			r.listener.OnRestoreStart(tp, w.target.store, w.start, w.end)
 		}
 	}
-	cl, err := kgo.NewClient(changelogReaderOpts(r.opts, offsets)...)
+	cl, err := kgo.NewClient(changelogReaderOpts(r.opts, offsets, r.readCommitted)...)
 	if err != nil {
 		return err
 	}
@@ -252,6 +319,9 @@ func (r *restorer) fetch(ctx context.Context, cl *kgo.Client, byTP map[TopicPart
 			for _, rec := range p.Records {
 				if rec.Offset >= w.end {
 					break
+				}
+				if isControl(rec) {
+					continue
 				}
 				c := acc[tp]
 				if c == nil {

@@ -103,7 +103,7 @@ func (s *standbys) run() {
 			}
 			if len(tasks) > 0 {
 				var err error
-				if cl, err = kgo.NewClient(changelogReaderOpts(s.opts, standbyOffsets(tasks))...); err != nil {
+				if cl, err = kgo.NewClient(changelogReaderOpts(s.opts, standbyOffsets(tasks), s.app.cfg.ProcessingGuarantee == ExactlyOnce)...); err != nil {
 					s.log.Warn("standby client", "err", err)
 					retry = true
 				}
@@ -276,12 +276,19 @@ func (s *standbys) applyFetches(tasks map[TaskID]*standbyTask, fetches kgo.Fetch
 		if st == nil || tasks[st.id] != st || len(p.Records) == 0 {
 			return
 		}
-		batch := make([]state.KV, len(p.Records))
-		for i, r := range p.Records {
-			batch[i] = state.KV{Key: r.Key, Value: r.Value}
+		batch := make([]state.KV, 0, len(p.Records))
+		for _, r := range p.Records {
+			if !isControl(r) {
+				batch = append(batch, state.KV{Key: r.Key, Value: r.Value})
+			}
 		}
 		next := p.Records[len(p.Records)-1].Offset + 1
 		tg := st.targets[tp]
+		if len(batch) == 0 {
+			// Only transaction markers: nothing worth a commit of the engine.
+			st.next[tp] = next
+			return
+		}
 		if err := apply(tg.engine, batch, map[string]int64{tp.String(): next}); err != nil {
 			s.log.Warn("standby apply failed; reopening it", "task", st.id.String(), "store", tg.store, "err", err)
 			s.release(st)

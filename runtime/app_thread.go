@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,13 +35,16 @@ const maxPollWait = 100 * time.Millisecond
 // (BlockRebalanceOnPoll), so the group callbacks, which run on the client's goroutine,
 // never overlap the loop's work; mu still orders them for the memory model. A revoke
 // commits the tasks and suspends them, keeping their state open; the next assignment
-// resumes the ones that come back and closes the others.
+// resumes the ones that come back and closes the others. Under exactly-once (txn is
+// set, see app_eos.go) rebalances wait for the open transaction to end, and a revoke
+// closes the tasks, which the next assignment creates again from their stores.
 type thread struct {
 	app  *App
 	name string
 	log  *slog.Logger
 	cl   *kgo.Client
 	prod *producer
+	txn  *txn // nil at least once
 	rest *restorer
 	ctx  context.Context // stops the loop and restores
 	io   context.Context // bounds commits and flushes, outliving ctx until Close gives up
@@ -67,10 +71,12 @@ type appTask struct {
 	metrics    *taskMetrics
 }
 
-func newThread(app *App, name string, ctx, io context.Context, base []kgo.Opt, adm *kadm.Client) (*thread, error) {
+// newThread makes the stream thread of index (from 1).
+func newThread(app *App, index int, ctx, io context.Context, base []kgo.Opt, adm *kadm.Client) (*thread, error) {
 	if err := app.cfg.metrics.register(); err != nil {
 		return nil, err
 	}
+	name := app.cfg.ApplicationID + "-" + strconv.Itoa(index)
 	t := &thread{
 		commitLatency: app.cfg.metrics.commitObserver(name),
 		lastCommit:    time.Now(),
@@ -92,7 +98,12 @@ func newThread(app *App, name string, ctx, io context.Context, base []kgo.Opt, a
 		reset = kgo.NewOffset().AtEnd()
 	}
 	bal := &taskBalancer{plan: app.plan, info: app.memberInfo, standbys: app.cfg.StandbyReplicas}
-	opts := append(slices.Clone(base),
+	eos := app.cfg.ProcessingGuarantee == ExactlyOnce
+	var before, after []kgo.Opt
+	if eos {
+		before, after = txnOpts(transactionalID(app.cfg.ApplicationID, app.processID, index))
+	}
+	opts := append(append(before, base...),
 		kgo.ConsumerGroup(app.cfg.ApplicationID),
 		kgo.ConsumeTopics(app.plan.sources...),
 		kgo.Balancers(bal),
@@ -106,13 +117,28 @@ func newThread(app *App, name string, ctx, io context.Context, base []kgo.Opt, a
 		kgo.RecordPartitioner(taskPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	)
-	cl, err := kgo.NewClient(opts...)
+	opts = append(opts, after...)
+	// The group callbacks may run as soon as the client exists: they wait for the
+	// thread to be complete.
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var sess *kgo.GroupTransactSession
+	var err error
+	if eos {
+		if sess, err = kgo.NewGroupTransactSession(opts...); err == nil {
+			t.cl = sess.Client()
+		}
+	} else {
+		t.cl, err = kgo.NewClient(opts...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("runtime: thread %s: %w", name, err)
 	}
-	t.cl = cl
-	t.prod = newProducer(io, cl, app.cfg.OnProductionError, t.log)
-	t.rest = &restorer{ctx: ctx, opts: base, adm: adm, listener: app.cfg.RestoreListener, log: t.log}
+	t.prod = newProducer(io, t.cl, app.cfg.OnProductionError, t.log)
+	if eos {
+		t.txn = newTxn(sess, t.prod, t.log)
+	}
+	t.rest = &restorer{ctx: ctx, opts: base, adm: adm, listener: app.cfg.RestoreListener, log: t.log, readCommitted: eos}
 	return t, nil
 }
 
@@ -122,13 +148,24 @@ func (t *thread) run() (err error) {
 	defer func() {
 		t.shutdown(err == nil)
 		t.cl.CloseAllowingRebalance()
+		err = fencedError(err)
 	}()
+	if t.txn != nil {
+		if err := t.txn.init(t.ctx); err != nil {
+			if t.ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
 	for t.ctx.Err() == nil {
 		pollCtx, cancel := context.WithTimeout(t.ctx, t.pollWait())
 		fetches := t.cl.PollRecords(pollCtx, maxPollRecords)
 		cancel()
 		err := t.iterate(fetches)
-		t.cl.AllowRebalance()
+		if t.txn == nil || !t.txn.open {
+			t.cl.AllowRebalance()
+		}
 		if err != nil {
 			if t.ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				return nil // a restore cut short by shutdown
@@ -151,8 +188,29 @@ func (t *thread) pollWait() time.Duration {
 func (t *thread) iterate(fetches kgo.Fetches) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.txn != nil {
+		drop, err := t.afterRebalance()
+		if err != nil {
+			return err
+		}
+		if drop {
+			fetches = nil
+		}
+		// Restoring may take long: end the open transaction first, so it cannot
+		// outlive its timeout.
+		if len(t.pending) > 0 && t.txn.open {
+			if err := t.commit(t.taskIDs()); err != nil {
+				return err
+			}
+		}
+	}
 	if err := t.createTasks(); err != nil {
 		return err
+	}
+	if t.txn != nil {
+		if err := t.txn.begin(); err != nil {
+			return err
+		}
 	}
 	fetches.EachError(func(topic string, p int32, err error) {
 		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, kgo.ErrClientClosed) {
@@ -427,10 +485,15 @@ func (t *thread) newTask(id TaskID, parts []TopicPartition) (*appTask, error) {
 // at least once, the records will be processed again.
 func (t *thread) commit(ids []TaskID) error {
 	t.lastCommit = time.Now()
+	if len(ids) > 0 {
+		defer func(start time.Time) { t.commitLatency.Observe(time.Since(start).Seconds()) }(t.lastCommit)
+	}
+	if t.txn != nil {
+		return t.commitEOS(ids)
+	}
 	if len(ids) == 0 {
 		return nil
 	}
-	defer func(start time.Time) { t.commitLatency.Observe(time.Since(start).Seconds()) }(t.lastCommit)
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, id := range ids {
 		at := t.tasks[id]
@@ -466,20 +529,7 @@ func (t *thread) commit(ids []TaskID) error {
 		}
 	}
 	for _, id := range ids {
-		at := t.tasks[id]
-		for name := range at.changelogs {
-			tp := t.changelogPartition(id, name)
-			if next, ok := t.prod.NextOffset(tp.Topic, tp.Partition); ok {
-				at.changelogs[name] = next
-			}
-		}
-		if len(at.changelogs) > 0 && !maps.Equal(at.changelogs, at.checkpoint) {
-			if err := t.app.dir.writeCheckpoint(id, at.changelogs); err != nil {
-				t.log.Warn("writing checkpoint", "task", id.String(), "err", err)
-				continue
-			}
-			at.checkpoint = maps.Clone(at.changelogs)
-		}
+		t.checkpoint(id, t.tasks[id])
 	}
 	return nil
 }
@@ -511,6 +561,9 @@ func (t *thread) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	for _, parts := range t.pending {
 		slices.SortFunc(parts, compareTopicPartitions)
 	}
+	if t.txn != nil {
+		t.txn.rebalanced = true
+	}
 	t.log.Info("partitions assigned", "tasks", len(t.pending))
 	t.app.threadRebalancing(t.name, len(t.pending) > 0)
 }
@@ -534,6 +587,19 @@ func (t *thread) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 		}
 	}
 	ids := slices.SortedFunc(maps.Keys(affected), compareTaskIDs)
+	if t.txn != nil {
+		// Nothing is uncommitted between transactions, but the task may run
+		// elsewhere before it comes back: it is created again then, from its stores
+		// and changelogs.
+		t.txn.rebalanced = true
+		for _, id := range ids {
+			at := t.tasks[id]
+			t.removeTask(id)
+			t.closeTask(at, "closing task")
+		}
+		t.resumeAll()
+		return
+	}
 	err := t.commit(ids)
 	for _, id := range ids {
 		at := t.tasks[id]
@@ -558,6 +624,9 @@ func (t *thread) onLost(_ context.Context, _ *kgo.Client, _ map[string][]int32) 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.log.Warn("partitions lost; closing tasks without commit")
+	if t.txn != nil {
+		t.txn.rebalanced = true
+	}
 	t.app.threadRebalancing(t.name, true)
 	t.closeAll()
 	clear(t.pending)
@@ -618,6 +687,14 @@ func (t *thread) shutdown(graceful bool) {
 	if graceful {
 		if err := t.commit(t.taskIDs()); err != nil {
 			t.log.Error("final commit failed", "err", err)
+		}
+	}
+	if t.txn != nil && t.txn.open {
+		// A failure (or a failed final commit): nothing of the open transaction
+		// may commit. A fenced producer cannot abort; its transaction is aborted
+		// by whoever fenced it.
+		if err := t.txn.abort(t.io); err != nil {
+			t.log.Warn("aborting the open transaction", "err", err)
 		}
 	}
 	t.closeAll()

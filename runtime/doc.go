@@ -63,6 +63,34 @@
 // (stores flush and send their changelog records), flushes its producer, commits the
 // input offsets and writes each task's checkpoint file: at least once.
 //
+// # Exactly once
+//
+// With Config.ProcessingGuarantee ExactlyOnce (Kafka Streams' exactly_once_v2, on any
+// broker with transactions), each thread's client is a transactional producer
+// (kgo.GroupTransactSession) whose ID is <application-id>-<process-id>-<thread>, the
+// process ID kept in the state directory, and every consumer reads read_committed
+// (input, and the changelogs when restoring or keeping standbys). A thread starts
+// by initializing its producer ID, which fences a predecessor with the same ID and
+// aborts its open transaction. A transaction begins before a round of processing;
+// at each commit interval (100ms by default) the stores flush into it, and it
+// commits with the tasks' input offsets (TxnOffsetCommit with the group generation,
+// KIP-447: the offsets of the records processed, not of those polled). Only after it
+// commits do the stores commit, each with the changelog offset it reflects, so a
+// store is never ahead of its committed changelog: after a crash it reopens at its
+// last commit and replays the changelog tail written since (at most the last
+// transaction), where Kafka Streams wipes the store and restores it all. Before
+// restoring, a thread waits until no transaction is open on the changelog partition
+// (a previous owner may still commit or abort), then reads up to its last stable
+// offset.
+//
+// Rebalances wait for the open transaction to end, so a revocation never meets
+// uncommitted work; revoked tasks are closed and created again, from their stores and
+// the changelog tail, if they come back. A transaction that does not commit (the
+// group moved on, an abortable error) rewinds the thread: its tasks close without
+// committing, which rolls the stores back, and start again from the committed input
+// offsets. A fenced producer stops the application with ErrFenced; any other failure
+// aborts the open transaction before Run returns.
+//
 // State lives under StateDir/<application-id>, locked by one instance
 // (ErrStateDirLocked): persistent stores in Badger under <task>/<store>, with a
 // .checkpoint file per task. A task's stores are restored from their changelogs

@@ -37,6 +37,12 @@ func BatchProducer(batch []byte) (producerID int64, epoch int16, transactional b
 	return h.producerID, h.epoch, h.attributes&attrTransactional != 0
 }
 
+// IsControlBatch reports whether batch is a control batch (attributes 0x20). Only the
+// broker writes those (AppendMarker); a producer's is refused, as Kafka refuses it.
+func IsControlBatch(batch []byte) bool {
+	return len(batch) >= headerLen && parseHeader(batch).attributes&attrControl != 0
+}
+
 // marker is what a COMMIT or ABORT control batch says; ok is false for a
 // control batch of another type, which leaves transactions alone.
 type marker struct {
