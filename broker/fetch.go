@@ -11,6 +11,11 @@ import (
 	"github.com/eddy-io/eddy/broker/internal/storage"
 )
 
+// fetchMaxBytes caps one fetch response, as Kafka's fetch.max.bytes does (same default):
+// a connection may hold MaxInFlightPerConn answers, so a client asking for 2 GiB must not
+// make the broker build one.
+const fetchMaxBytes = 55 << 20
+
 // handleFetch reads every requested partition and, while fewer than MinBytes are ready,
 // waits up to MaxWait for any of them to grow (under read_committed, for the last stable
 // offset to move, which only a growing log does). Fetch sessions (KIP-227) are declined
@@ -56,8 +61,8 @@ func handleFetch(ctx context.Context, b *Broker, r *request) (reply, error) {
 func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	maxBytes := int(req.MaxBytes)
-	if req.Version < 3 || maxBytes <= 0 {
-		maxBytes = int(^uint(0) >> 1)
+	if req.Version < 3 || maxBytes <= 0 || maxBytes > fetchMaxBytes {
+		maxBytes = fetchMaxBytes
 	}
 	// read_committed (KIP-98) stops at the last stable offset and names the aborted
 	// transactions in what it returns, so the consumer can drop their records.
