@@ -149,4 +149,15 @@ func TestCompactionLagConfigsChecked(t *testing.T) {
 	if !errors.Is(resp.Err, kerr.InvalidConfig) || !strings.Contains(resp.ErrMessage, "max.compaction.lag.ms") {
 		t.Fatalf("min lag above max lag: %v (%s), want INVALID_CONFIG", resp.Err, resp.ErrMessage)
 	}
+
+	// Each key alone is valid; only the result of the incremental change is not.
+	ctx := testCtx(t, 10*time.Second)
+	createTopic(t, b, "lags2", 1, map[string]*string{"max.compaction.lag.ms": ptr("1000")})
+	alter, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "min.compaction.lag.ms", Value: ptr("60000")}}, "lags2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alter) != 1 || !errors.Is(alter[0].Err, kerr.InvalidConfig) {
+		t.Fatalf("incremental alter to min lag above max lag answered %+v, want INVALID_CONFIG", alter)
+	}
 }

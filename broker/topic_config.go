@@ -123,12 +123,21 @@ func validateConfigs(in map[string]*string) (map[string]string, error) {
 		}
 		out[name] = nv
 	}
-	if s := settingsFor(out).storage; s.MinCompactionLag > s.MaxCompactionLag {
-		// Kafka refuses the pair too: a record could never be both old enough and young enough.
-		return nil, fmt.Errorf("%w: min.compaction.lag.ms %d is above max.compaction.lag.ms %d",
-			errInvalidConfig, s.MinCompactionLag.Milliseconds(), s.MaxCompactionLag.Milliseconds())
+	if err := checkCombined(out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// checkCombined refuses overrides that are each valid but contradict each other. Every
+// change of a topic's configs passes through it, however the change was asked for.
+func checkCombined(overrides map[string]string) error {
+	if s := settingsFor(overrides).storage; s.MinCompactionLag > s.MaxCompactionLag {
+		// Kafka refuses the pair too: a record could never be both old enough and young enough.
+		return fmt.Errorf("%w: min.compaction.lag.ms %d is above max.compaction.lag.ms %d",
+			errInvalidConfig, s.MinCompactionLag.Milliseconds(), s.MaxCompactionLag.Milliseconds())
+	}
+	return nil
 }
 
 // topicSettings are a topic's effective configs in the form the broker uses them.

@@ -359,6 +359,9 @@ func (r *topicRegistry) alterConfigs(name string, change func(current map[string
 	}
 	prev := t.configs()
 	next, err := change(prev)
+	if err == nil {
+		err = checkCombined(next)
+	}
 	if err != nil || validateOnly {
 		return err
 	}
