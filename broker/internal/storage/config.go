@@ -132,4 +132,21 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for segment age and retention; nil is time.Now.
 	Now func() time.Time
+	// ProducerExpiration forgets, at the next EnforceRetention, a producer whose
+	// newest batch or marker timestamp is older than this and that has no
+	// transaction open (producer.id.expiration.ms), so that every client that
+	// ever wrote does not stay in memory and in snapshots; <= 0 means
+	// DefaultProducerExpiration. An expired producer that writes again gets
+	// ErrUnknownProducerID unless it starts over at sequence 0.
+	ProducerExpiration time.Duration
+}
+
+// DefaultProducerExpiration is Kafka's producer.id.expiration.ms default.
+const DefaultProducerExpiration = 24 * time.Hour
+
+func (o *Options) producerExpiration() time.Duration {
+	if o.ProducerExpiration <= 0 {
+		return DefaultProducerExpiration
+	}
+	return o.ProducerExpiration
 }

@@ -142,6 +142,19 @@ func (p producerStates) evictBefore(logStart int64) {
 	}
 }
 
+// expireIdle forgets producers without an open transaction whose newest
+// timestamp is known and below cutoff (ms), and returns how many it forgot.
+func (p producerStates) expireIdle(cutoff int64) int {
+	n := 0
+	for id, e := range p {
+		if e.txnFirst < 0 && e.lastTs >= 0 && e.lastTs < cutoff {
+			delete(p, id)
+			n++
+		}
+	}
+	return n
+}
+
 // Snapshot file: a magic, uint32 producer count, per producer int64 id,
 // int16 epoch, [v2: int64 ongoing transaction first offset, int32
 // coordinator epoch, int64 last timestamp,] uint8 n and n batches of (int32

@@ -5,7 +5,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 )
 
 func TestProducerRules(t *testing.T) {
@@ -165,5 +167,33 @@ func TestProducerEvictedWithItsData(t *testing.T) {
 	}
 	if _, err := l.Append(idemBatch(t, 3, 0, 1, 1), AppendOptions{}); !errors.Is(err, ErrUnknownProducerID) {
 		t.Fatalf("producer whose data was deleted: %v", err)
+	}
+}
+
+// TestProducerExpiration: EnforceRetention forgets producers idle past
+// ProducerExpiration, except one with a transaction open, so that producer
+// state does not grow with every client that ever wrote.
+func TestProducerExpiration(t *testing.T) {
+	clock := newClock()
+	l := openLog(t, t.TempDir(), smallConfig(), Options{Fsync: FsyncOS, Now: clock.Now, ProducerExpiration: time.Hour})
+	nowMs := clock.Now().UnixMilli()
+	mustAppend(t, l, makeBatch(t, batchSpec{idempotent: true, pid: 1, timestamps: []int64{nowMs - 2*time.Hour.Milliseconds()}}))
+	mustAppend(t, l, makeBatch(t, batchSpec{idempotent: true, pid: 2, timestamps: []int64{nowMs}}))
+	mustAppend(t, l, txnBatch(t, 3, 0, 0, 1)) // timestamp 0, but its transaction is open
+	if _, err := l.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, p := range l.Producers() {
+		ids = append(ids, p.ProducerID)
+	}
+	if !slices.Equal(ids, []int64{2, 3}) {
+		t.Fatalf("producers after expiration %v, want [2 3]", ids)
+	}
+	if _, err := l.Append(makeBatch(t, batchSpec{idempotent: true, pid: 1, seq: 1, timestamps: []int64{nowMs}}), AppendOptions{}); !errors.Is(err, ErrUnknownProducerID) {
+		t.Fatalf("expired producer going on at sequence 1: %v, want ErrUnknownProducerID", err)
+	}
+	if _, err := l.Append(makeBatch(t, batchSpec{idempotent: true, pid: 2, seq: 1, timestamps: []int64{nowMs}}), AppendOptions{}); err != nil {
+		t.Fatalf("live producer going on: %v", err)
 	}
 }

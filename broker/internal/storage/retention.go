@@ -48,7 +48,9 @@ func (l *Log) EnforceRetention() (int, error) {
 			k++
 		}
 	}
-	return k, errors.Join(rollErr, l.deleteFirstLocked(k))
+	err := errors.Join(rollErr, l.deleteFirstLocked(k))
+	l.producers.expireIdle(nowMs - l.opts.producerExpiration().Milliseconds())
+	return k, err
 }
 
 // DeleteRecordsBefore raises the log start offset to offset, clamped to the
