@@ -52,6 +52,11 @@ type Config struct {
 	// of their responses. Default 16.
 	MaxInFlightPerConn int
 
+	// OffsetsRetention drops the committed offsets of a group that has had no members
+	// and no commit for this long (offsets.retention.minutes), so that groups nobody
+	// uses any more do not stay forever. Default 7 days.
+	OffsetsRetention time.Duration
+
 	// MaxConnections bounds the client connections open at once; a connection beyond it
 	// is closed on accept (max.connections). Default 10000.
 	MaxConnections int
@@ -132,6 +137,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxInFlightPerConn <= 0 {
 		c.MaxInFlightPerConn = 16
+	}
+	if c.OffsetsRetention <= 0 {
+		c.OffsetsRetention = 7 * 24 * time.Hour
 	}
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 10000
