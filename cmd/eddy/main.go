@@ -29,6 +29,6 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(newBrokerCmd(runBroker), newDemoCmd())
+	root.AddCommand(newBrokerCmd(runBroker), newDemoCmd(), newTopicsCmd(), newProduceCmd(), newConsumeCmd(), newGroupsCmd())
 	return root
 }

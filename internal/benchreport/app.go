@@ -41,6 +41,24 @@ func (e appEnv) stateDir(name string) (string, error) {
 	return os.MkdirTemp(e.dir, name+"-")
 }
 
+// startAppEnv makes a temporary directory named with prefix and starts a bundled broker
+// child with its data in it; closeEnv stops the broker and removes the directory.
+func startAppEnv(ctx context.Context, prefix string) (env appEnv, closeEnv func() error, err error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return env, nil, err
+	}
+	child, err := startAppBroker(ctx, filepath.Join(dir, "broker"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return env, nil, err
+	}
+	return appEnv{addr: child.addr, dir: dir}, func() error {
+		defer os.RemoveAll(dir)
+		return child.close()
+	}, nil
+}
+
 // appContender is one side of a comparison. run does whatever setup the run needs
 // untimed, then returns the timed part's times.
 type appContender struct {
@@ -52,21 +70,15 @@ func runAppSection(ctx context.Context) (md string, err error) {
 	if *appRuns < 1 {
 		return "", fmt.Errorf("app-runs %d: need at least 1", *appRuns)
 	}
-	dir, err := os.MkdirTemp("", "eddy-bench-app-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	child, err := startAppBroker(ctx, filepath.Join(dir, "broker"))
+	env, closeEnv, err := startAppEnv(ctx, "eddy-bench-app-")
 	if err != nil {
 		return "", err
 	}
 	defer func() {
-		if cerr := child.close(); cerr != nil && err == nil {
+		if cerr := closeEnv(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
-	env := appEnv{addr: child.addr, dir: dir}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "Applications run in the report's process against one bundled broker running in a child process "+
