@@ -31,6 +31,7 @@ type conn struct {
 	b      *Broker
 	nc     net.Conn
 	remote string
+	host   string // the peer's IP as group members are described
 	ctx    context.Context
 	cancel context.CancelFunc
 	// slots holds a token for every request read and not yet answered.
@@ -45,7 +46,9 @@ type request struct {
 	version  int16
 	corr     int32
 	clientID string
-	kreq     kmsg.Request
+	// clientHost is the peer's IP, "/" first, as DescribeGroups reports members.
+	clientHost string
+	kreq       kmsg.Request
 }
 
 // reply is a handler's answer. When wait is set, the writer calls it before encoding
@@ -65,10 +68,12 @@ var errCloseConn = errors.New("close connection")
 // newConn prepares to serve nc until ctx ends or the connection closes.
 func newConn(ctx context.Context, b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(ctx)
+	remote := nc.RemoteAddr().String()
 	return &conn{
 		b:      b,
 		nc:     nc,
-		remote: nc.RemoteAddr().String(),
+		remote: remote,
+		host:   clientHost(remote),
 		ctx:    ctx,
 		cancel: cancel,
 		slots:  make(chan struct{}, b.cfg.MaxInFlightPerConn),
@@ -134,7 +139,7 @@ func (c *conn) readLoop(replies chan<- reply) {
 		if err != nil {
 			return
 		}
-		rep, err := c.b.handleFrame(c.ctx, body)
+		rep, err := c.b.handleFrame(c.ctx, c.host, body)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				c.b.log.Warn("closing connection", "remote", c.remote, "err", err)
@@ -251,10 +256,21 @@ func encodeResponse(dst []byte, corr int32, resp kmsg.Response) []byte {
 	return dst
 }
 
-// handleFrame decodes one request (the bytes after its size) and handles it.
-func (b *Broker) handleFrame(ctx context.Context, body []byte) (reply, error) {
+// clientHost is a peer's address as Kafka reports a group member's host: the IP after
+// a slash.
+func clientHost(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return ""
+	}
+	return "/" + host
+}
+
+// handleFrame decodes one request (the bytes after its size) from the client at host
+// and handles it.
+func (b *Broker) handleFrame(ctx context.Context, host string, body []byte) (reply, error) {
 	rd := kbin.Reader{Src: body}
-	req := &request{key: rd.Int16(), version: rd.Int16(), corr: rd.Int32()}
+	req := &request{key: rd.Int16(), version: rd.Int16(), corr: rd.Int32(), clientHost: host}
 	if cid := rd.NullableString(); cid != nil {
 		req.clientID = *cid
 	}

@@ -91,7 +91,7 @@ func FuzzHandleRequest(f *testing.F) {
 func handleFuzzFrame(b *Broker, body []byte, d time.Duration) (reply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	rep, err := b.handleFrame(ctx, body)
+	rep, err := b.handleFrame(ctx, "", body)
 	if err != nil {
 		return rep, err
 	}

@@ -372,7 +372,7 @@ func TestGroupAdmin(t *testing.T) {
 	if d.Err != nil || d.State != "Stable" || d.Protocol == "" || len(d.Members) != 1 {
 		t.Fatalf("live group %+v", d)
 	}
-	if m := d.Members[0]; m.ClientID != "live-client" || len(d.AssignedPartitions()[topic]) != 2 {
+	if m := d.Members[0]; m.ClientID != "live-client" || m.ClientHost != "/127.0.0.1" || len(d.AssignedPartitions()[topic]) != 2 {
 		t.Fatalf("live member %+v, assigned %v", m, d.AssignedPartitions())
 	}
 	if consumerMeta, ok := d.Members[0].Join.AsConsumer(); !ok || len(consumerMeta.Topics) != 1 || consumerMeta.Topics[0] != topic {

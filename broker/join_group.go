@@ -11,7 +11,7 @@ import (
 // handleJoinGroup blocks until the rebalance the member joins completes; the
 // connection's other requests wait behind it, as they do on Kafka.
 func handleJoinGroup(ctx context.Context, b *Broker, r *request) (reply, error) {
-	resp, err := b.groups.JoinGroup(ctx, r.kreq.(*kmsg.JoinGroupRequest), group.Client{ID: r.clientID})
+	resp, err := b.groups.JoinGroup(ctx, r.kreq.(*kmsg.JoinGroupRequest), group.Client{ID: r.clientID, Host: r.clientHost})
 	if err != nil {
 		return reply{}, err
 	}
