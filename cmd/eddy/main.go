@@ -1,5 +1,7 @@
 // Command eddy is eddy's command line. `eddy broker` runs the bundled Kafka-protocol
-// broker as a server; `eddy demo` runs a word count on one started in-process.
+// broker as a server; `eddy topics`, `produce`, `consume` and `groups` work with any
+// Kafka-protocol broker's topics, records and consumer groups; `eddy demo` runs a word
+// count on a broker started in-process.
 package main
 
 import (
