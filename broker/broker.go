@@ -80,6 +80,7 @@ func New(cfg Config) (*Broker, error) {
 		MinSessionTimeout:     cfg.GroupMinSessionTimeout,
 		MaxSessionTimeout:     cfg.GroupMaxSessionTimeout,
 		InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
+		OffsetsRetention:      cfg.OffsetsRetention,
 	})
 	if err != nil {
 		b.topics.close()

@@ -133,9 +133,16 @@ func (c *Coordinator) deleteGroup(name string) (uint64, error) {
 	if g.state != stateEmpty || len(g.members) > 0 || len(g.pending) > 0 {
 		return 0, kerr.NonEmptyGroup
 	}
+	return c.dropGroup(g)
+}
+
+// dropGroup deletes the offsets of g, which is empty, and removes it; g.mu is held. It
+// returns the sequence number of the log record to flush, 0 when nothing was written.
+func (c *Coordinator) dropGroup(g *group) (uint64, error) {
 	var seq uint64
-	if c.store.hasGroup(name) {
-		if seq, err = c.store.write(&op{kind: opDeleteGroup, group: name}); err != nil {
+	if c.store.hasGroup(g.name) {
+		var err error
+		if seq, err = c.store.write(&op{kind: opDeleteGroup, group: g.name}); err != nil {
 			return 0, err
 		}
 	}

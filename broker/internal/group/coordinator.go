@@ -9,7 +9,8 @@
 // so any client-side assignor works. Each group has its own lock; requests that wait
 // (JoinGroup until the rebalance completes, SyncGroup until the leader's assignment)
 // wait on a channel, never under a lock. Committed offsets are kept in memory and in an
-// append-only log of CRC-framed records under Options.Dir.
+// append-only log of CRC-framed records under Options.Dir; those of groups nobody uses
+// any more expire after Options.OffsetsRetention.
 package group
 
 import (
@@ -65,6 +66,16 @@ type Options struct {
 	// InitialRebalanceDelay holds the first rebalance of an empty group so that members
 	// starting together land in one generation (group.initial.rebalance.delay.ms).
 	InitialRebalanceDelay time.Duration
+	// OffsetsRetention deletes the committed offsets of a group, and the group, once it
+	// has had no members, no pending transactional offsets and no commit for this long
+	// (offsets.retention.minutes); see expire.go. Zero keeps offsets forever.
+	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval is how often expired offsets are looked for
+	// (offsets.retention.check.interval.ms). Default 10 minutes.
+	OffsetsRetentionCheckInterval time.Duration
+
+	// now is the clock of offset retention, replaced by tests. Default time.Now.
+	now func() time.Time
 }
 
 // Client is who sent a request, as DescribeGroups reports it.
@@ -79,6 +90,10 @@ type Coordinator struct {
 	log     *slog.Logger
 	store   *store
 	closing atomic.Bool
+
+	// stopExpiry ends the goroutine that expires offsets, expiryDone tells it has.
+	stopExpiry context.CancelFunc
+	expiryDone chan struct{}
 
 	// mu guards the registry only; it is never held while a group's lock is taken.
 	mu     sync.Mutex
@@ -101,7 +116,13 @@ func New(opts Options) (*Coordinator, error) {
 	if opts.PartitionExists == nil {
 		opts.PartitionExists = func(string, int32) bool { return true }
 	}
-	st, err := openStore(opts.Dir, opts.Sync, opts.Logger)
+	if opts.OffsetsRetentionCheckInterval <= 0 {
+		opts.OffsetsRetentionCheckInterval = 10 * time.Minute
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	st, err := openStore(opts.Dir, opts.Sync, opts.Logger, opts.now)
 	if err != nil {
 		return nil, err
 	}
@@ -109,11 +130,14 @@ func New(opts Options) (*Coordinator, error) {
 	for _, name := range st.groups() {
 		c.groups[name] = newGroup(c, name)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopExpiry, c.expiryDone = cancel, make(chan struct{})
+	go c.expireLoop(ctx)
 	return c, nil
 }
 
-// Close stops every group's timers, answers waiting requests with NOT_COORDINATOR and
-// syncs and closes the offsets log.
+// Close stops offset expiry and every group's timers, answers waiting requests with
+// NOT_COORDINATOR and syncs and closes the offsets log.
 func (c *Coordinator) Close() error {
 	c.closing.Store(true)
 	c.mu.Lock()
@@ -127,6 +151,8 @@ func (c *Coordinator) Close() error {
 		gs = append(gs, g)
 	}
 	c.mu.Unlock()
+	c.stopExpiry()
+	<-c.expiryDone
 	for _, g := range gs {
 		g.mu.Lock()
 		g.stopTimers()

@@ -256,6 +256,7 @@ func (g *group) rebalanceTimeout() time.Duration {
 func (g *group) addMember(m *member, protocolType string) {
 	if len(g.members) == 0 {
 		g.protocolType = protocolType
+		g.logMembers(true)
 	}
 	g.members[m.id] = m
 	g.order = append(g.order, m)
@@ -275,6 +276,9 @@ func (g *group) addMember(m *member, protocolType string) {
 // removeMember drops m and answers any request it has waiting.
 func (g *group) removeMember(m *member) {
 	delete(g.members, m.id)
+	if len(g.members) == 0 {
+		g.logMembers(false)
+	}
 	g.order = slices.DeleteFunc(g.order, func(o *member) bool { return o == m })
 	if m.instanceID != "" && g.static[m.instanceID] == m.id {
 		delete(g.static, m.instanceID)

@@ -16,6 +16,8 @@ const (
 	opDeleteTopic byte = 4 // all groups' offsets of one topic removed, pending ones too
 	opTxnCommit   byte = 5 // a producer's offsets of one group's partitions, pending
 	opTxnEnd      byte = 6 // a producer's pending offsets of one group committed or dropped
+	opTimed       byte = 7 // prefix: when the record that follows in the payload was written
+	opMembers     byte = 8 // one group gained its first member or lost its last one
 )
 
 // errBadRecord reports a record that passed its CRC but does not decode: not a torn
@@ -43,14 +45,20 @@ type offsetEntry struct {
 	committed
 }
 
-// op is one change to the committed offsets, as logged.
+// op is one change to the committed offsets, or to what their retention counts from,
+// as logged.
 type op struct {
 	kind       byte
 	group      string // all but opDeleteTopic
 	topic      string // opDeleteTopic
 	producerID int64  // opTxnCommit, opTxnEnd
 	commit     bool   // opTxnEnd
+	members    bool   // opMembers: whether the group has members from now on
 	entries    []offsetEntry
+	// at is when the record was written, in Unix milliseconds, logged as an opTimed
+	// prefix; offset retention counts from it. 0 when unknown: records written before
+	// opTimed existed, and compacted ones, whose times live in opMembers records.
+	at int64
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -58,21 +66,32 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
+func appendBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
 // encode appends the record payload of o to dst.
 func (o *op) encode(dst []byte) []byte {
+	if o.at != 0 {
+		dst = append(dst, opTimed)
+		dst = binary.AppendVarint(dst, o.at)
+	}
 	dst = append(dst, o.kind)
 	switch o.kind {
 	case opDeleteTopic:
 		return appendString(dst, o.topic)
 	case opDeleteGroup:
 		return appendString(dst, o.group)
+	case opMembers:
+		dst = appendString(dst, o.group)
+		return appendBool(dst, o.members)
 	case opTxnEnd:
 		dst = appendString(dst, o.group)
 		dst = binary.AppendVarint(dst, o.producerID)
-		if o.commit {
-			return append(dst, 1)
-		}
-		return append(dst, 0)
+		return appendBool(dst, o.commit)
 	}
 	dst = appendString(dst, o.group)
 	if o.kind == opTxnCommit {
@@ -153,8 +172,27 @@ func (d *decoder) string() string {
 	return s
 }
 
-// decodeOp parses a record payload.
+// decodeOp parses a record payload, with or without its opTimed prefix.
 func decodeOp(payload []byte) (op, error) {
+	if len(payload) == 0 || payload[0] != opTimed {
+		return decodeUntimed(payload)
+	}
+	d := decoder{b: payload[1:]}
+	at := d.varint()
+	if d.err != nil || at <= 0 {
+		return op{}, errBadRecord
+	}
+	o, err := decodeUntimed(d.b)
+	if err != nil {
+		return op{}, err
+	}
+	o.at = at
+	return o, nil
+}
+
+// decodeUntimed parses a record payload without its opTimed prefix; a second prefix is
+// not a record.
+func decodeUntimed(payload []byte) (op, error) {
 	if len(payload) == 0 {
 		return op{}, errBadRecord
 	}
@@ -165,6 +203,9 @@ func decodeOp(payload []byte) (op, error) {
 		o.topic = d.string()
 	case opDeleteGroup:
 		o.group = d.string()
+	case opMembers:
+		o.group = d.string()
+		o.members = d.bool()
 	case opTxnEnd:
 		o.group = d.string()
 		o.producerID = d.varint()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The committed offsets live in memory and in one append-only log file. Each record is
@@ -42,6 +43,7 @@ type store struct {
 	dir      string
 	syncEach bool
 	log      *slog.Logger
+	now      func() time.Time // stamps records
 
 	// syncSem admits one fsync or compaction at a time; commits that arrive while one
 	// runs wait for it and are often covered by the next, so they share one fsync.
@@ -60,10 +62,13 @@ type store struct {
 	// pending holds transactional offsets until their transaction ends: group ->
 	// producer ID -> offsets.
 	pending map[string]map[int64]partitionOffsets
-	order   uint64 // records applied; the next record's order
+	// activity is kept for the groups with committed or pending offsets and those with
+	// members.
+	activity map[string]activity
+	order    uint64 // records applied; the next record's order
 }
 
-func openStore(dir string, syncEach bool, log *slog.Logger) (*store, error) {
+func openStore(dir string, syncEach bool, log *slog.Logger, now func() time.Time) (*store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("group: offsets dir: %w", err)
 	}
@@ -71,9 +76,11 @@ func openStore(dir string, syncEach bool, log *slog.Logger) (*store, error) {
 		dir:      dir,
 		syncEach: syncEach,
 		log:      log,
+		now:      now,
 		syncSem:  make(chan struct{}, 1),
 		offsets:  map[string]partitionOffsets{},
 		pending:  map[string]map[int64]partitionOffsets{},
+		activity: map[string]activity{},
 	}
 	path := filepath.Join(dir, logFile)
 	// A leftover from a compaction that did not finish; the log it was to replace is intact.
@@ -86,6 +93,10 @@ func openStore(dir string, syncEach bool, log *slog.Logger) (*store, error) {
 	}
 	s.f = f
 	if err := s.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := s.restartClocks(); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -168,6 +179,25 @@ func (s *store) load() error {
 	return nil
 }
 
+// restartClocks logs that every group is without members as of now, which it is until
+// a member joins, for the groups whose log says they had members (the broker stopped
+// under them) or does not say when they were last used (it predates opTimed). Their
+// offsets' retention counts from now, also across later restarts.
+func (s *store) restartClocks() error {
+	var stale []string
+	for g, a := range s.activity {
+		if a.members || a.last == 0 {
+			stale = append(stale, g)
+		}
+	}
+	for _, g := range stale {
+		if _, err := s.write(&op{kind: opMembers, group: g}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // write logs o and applies it. It returns the record's sequence number for flush.
 // Nothing is logged or applied when the write fails.
 func (s *store) write(o *op) (uint64, error) {
@@ -179,6 +209,7 @@ func (s *store) write(o *op) (uint64, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
+	o.at = max(s.now().UnixMilli(), 1) // 0 would mean unknown, and less is no record
 	s.buf = append(s.buf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
 	s.buf = o.encode(s.buf)
 	payload := s.buf[frameHeaderSize:]

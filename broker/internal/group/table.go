@@ -35,10 +35,28 @@ func (po partitionOffsets) has(topic string, partition int32) bool {
 	return ok
 }
 
+// activity is what offset retention needs to know of a group: the time of its latest
+// commit or membership change, and whether it has members, whose offsets never expire.
+type activity struct {
+	last    int64 // Unix milliseconds; 0 while unknown (records older than opTimed)
+	members bool
+}
+
 // apply changes the in-memory table; s.mu is held (or the store is not shared yet).
 func (s *store) apply(o *op) {
 	s.order++
 	switch o.kind {
+	case opCommit, opTxnCommit, opTxnEnd, opMembers:
+		a := s.activity[o.group]
+		a.last = max(a.last, o.at)
+		if o.kind == opMembers {
+			a.members = o.members
+		}
+		s.activity[o.group] = a
+	}
+	switch o.kind {
+	case opMembers:
+		s.dropEmpty(o.group)
 	case opCommit:
 		topics := s.offsets[o.group]
 		if topics == nil {
@@ -77,6 +95,7 @@ func (s *store) apply(o *op) {
 	case opDeleteGroup:
 		delete(s.offsets, o.group)
 		delete(s.pending, o.group)
+		delete(s.activity, o.group)
 	case opDeleteTopic:
 		for g, topics := range s.offsets {
 			delete(topics, o.topic)
@@ -127,12 +146,20 @@ func (s *store) dropEmpty(group string) {
 	if len(s.pending[group]) == 0 {
 		delete(s.pending, group)
 	}
+	if !s.activity[group].members && !s.holds(group) {
+		delete(s.activity, group)
+	}
+}
+
+// holds reports whether group has committed or pending offsets; s.mu is held.
+func (s *store) holds(group string) bool {
+	return len(s.offsets[group]) > 0 || len(s.pending[group]) > 0
 }
 
 // snapshot returns records that rebuild the table: a commit per group and, for the
 // partitions with pending transactional offsets, their committed and pending offsets in
-// the order they were written, which decides what a transaction's commit replaces.
-// s.mu is held.
+// the order they were written, which decides what a transaction's commit replaces; then
+// an opMembers record per group, timed as its latest activity. s.mu is held.
 func (s *store) snapshot() []op {
 	type item struct {
 		kind       byte
@@ -180,6 +207,12 @@ func (s *store) snapshot() []op {
 			}
 		}
 		ops = append(ops, op{kind: it.kind, group: it.group, producerID: it.producerID, entries: []offsetEntry{it.offsetEntry}})
+	}
+	// Last: replayed before the group's offsets, the record of a group without members
+	// would be dropped as the group's only trace.
+	for _, g := range slices.Sorted(maps.Keys(s.activity)) {
+		a := s.activity[g]
+		ops = append(ops, op{kind: opMembers, group: g, members: a.members, at: a.last})
 	}
 	return ops
 }
@@ -256,7 +289,19 @@ func (s *store) hasPendingTxn(group string, producerID int64) bool {
 func (s *store) hasGroup(group string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.offsets[group]) > 0 || len(s.pending[group]) > 0
+	return s.holds(group)
+}
+
+// idleSince returns when group was last used, in Unix milliseconds, if its offsets may
+// expire: it has committed offsets, none pending and no members.
+func (s *store) idleSince(group string) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.activity[group]
+	if len(s.offsets[group]) == 0 || len(s.pending[group]) > 0 || a.members {
+		return 0, false
+	}
+	return a.last, true
 }
 
 // groups returns the groups with committed or pending offsets.
