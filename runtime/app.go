@@ -172,6 +172,11 @@ func (a *App) Run(ctx context.Context) (err error) {
 			<-standbysDone
 		}()
 	}
+	if a.cfg.ProcessingGuarantee == ExactlyOnce {
+		if err := a.fenceRetiredThreads(runCtx, base); err != nil {
+			return err
+		}
+	}
 	threads := make([]*thread, 0, a.cfg.Threads)
 	for i := range a.cfg.Threads {
 		th, err := newThread(a, i+1, runCtx, ioCtx, base, adm)

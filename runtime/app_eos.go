@@ -8,7 +8,9 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,13 +37,53 @@ import (
 //     session turned into an abort) rewinds the thread: its tasks close without
 //     committing, so their stores roll back to their last commit, and are created
 //     again, restoring the changelog tail, while the consumer reads again from the
-//     committed offsets. An error End cannot recover from (a fenced producer, above
-//     all) stops the thread after a best-effort abort.
+//     offsets committed on the broker.
+//   - A transaction that fails (the brokers unreachable, restarting, or answering
+//     with a retriable error past the client's retries) rewinds the thread too, then
+//     aborts, retrying until the abort goes through: kgo then reinitializes the
+//     producer ID if the outcome of its last EndTxn is unknown, which fences and
+//     aborts whatever the broker still holds open. As that outcome is unknown (the
+//     commit may have gone through just before the connection broke), the consumer
+//     restarts from the offsets the group coordinator has, read with RequireStable,
+//     never from the client's own idea of them. Fencing, an error the brokers mean
+//     (a non-retriable error code), or failures lasting longer than recoveryTimeout
+//     stop the thread.
 
 // transactionalID names the producer of thread index (from 1) of an instance: stable
 // across restarts of an instance on the same state directory.
 func transactionalID(appID, processID string, index int) string {
 	return appID + "-" + processID + "-" + strconv.Itoa(index)
+}
+
+// fenceRetiredThreads fences the transactional IDs of the threads this instance no
+// longer runs, those of a predecessor on the same state directory with more threads:
+// initializing their producer IDs aborts the transactions they left open, which
+// would otherwise hold back restores (and read_committed readers) until they time
+// out. The thread count is recorded before the threads start, so a crash never
+// leaves IDs unknown.
+func (a *App) fenceRetiredThreads(ctx context.Context, base []kgo.Opt) error {
+	prev, err := a.dir.eosThreads()
+	if err != nil {
+		return err
+	}
+	for i := a.cfg.Threads + 1; i <= prev; i++ {
+		id := transactionalID(a.cfg.ApplicationID, a.processID, i)
+		before, _ := txnOpts(id)
+		cl, err := kgo.NewClient(append(append(before, base...), kgo.TransactionalID(id))...)
+		if err != nil {
+			return fmt.Errorf("runtime: fence transactional ID %s: %w", id, err)
+		}
+		_, _, err = cl.ProducerID(ctx)
+		cl.Close()
+		if err != nil {
+			return fmt.Errorf("runtime: fence transactional ID %s: %w", id, err)
+		}
+		a.log.Info("fenced the transactional ID of a thread no longer run", "transactional_id", id)
+	}
+	if prev == a.cfg.Threads {
+		return nil
+	}
+	return a.dir.setEOSThreads(a.cfg.Threads)
 }
 
 // txnOpts are the options of an exactly-once thread's client: before base, so that
@@ -59,9 +101,10 @@ type txn struct {
 	prod *producer
 	log  *slog.Logger
 
-	open       bool  // Begin was called and End not yet
-	sentAtOpen int64 // the producer's send count when the transaction began
-	rebalanced bool  // group callbacks ran since the last End
+	open       bool      // Begin was called and End not yet
+	failing    time.Time // when transactions began to fail, zero once one commits
+	sentAtOpen int64     // the producer's send count when the transaction began
+	rebalanced bool      // group callbacks ran since the last End
 	// committed holds the input offsets this thread last committed, so a commit sends
 	// only those that moved.
 	committed map[TopicPartition]int64
@@ -72,12 +115,22 @@ func newTxn(sess *kgo.GroupTransactSession, prod *producer, log *slog.Logger) *t
 }
 
 // init loads the producer ID, fencing a previous producer with the same
-// transactional ID.
+// transactional ID, and retries while the brokers cannot be reached.
 func (x *txn) init(ctx context.Context) error {
-	if _, _, err := x.cl.ProducerID(ctx); err != nil {
-		return fmt.Errorf("runtime: init transactional producer: %w", err)
+	start := time.Now()
+	for backoff := minRecoveryBackoff; ; backoff = min(2*backoff, maxRecoveryBackoff) {
+		_, _, err := x.cl.ProducerID(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !transient(err) || time.Since(start) > recoveryTimeout {
+			return fmt.Errorf("runtime: init transactional producer: %w", err)
+		}
+		x.log.Warn("initializing the transactional producer failed; retrying", "err", err)
+		if !sleepCtx(ctx, backoff) {
+			return ctx.Err()
+		}
 	}
-	return nil
 }
 
 // begin begins a transaction unless one is open.
@@ -86,7 +139,7 @@ func (x *txn) begin() error {
 		return nil
 	}
 	if err := x.sess.Begin(); err != nil {
-		return fmt.Errorf("runtime: begin transaction: %w", err)
+		return &txnError{op: "begin transaction", err: err}
 	}
 	x.open, x.sentAtOpen = true, x.prod.sent.Load()
 	return nil
@@ -109,8 +162,9 @@ func (x *txn) commit(ctx context.Context, offsets map[TopicPartition]int64) (boo
 	}
 	if len(moved) == 0 && x.prod.sent.Load() == x.sentAtOpen {
 		if err := x.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-			return false, fmt.Errorf("runtime: end empty transaction: %w", err)
+			return false, &txnError{op: "end empty transaction", err: err}
 		}
+		x.failing = time.Time{}
 		return true, nil
 	}
 	ctx = kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
@@ -119,10 +173,11 @@ func (x *txn) commit(ctx context.Context, offsets map[TopicPartition]int64) (boo
 	})
 	committed, err := x.sess.End(ctx, kgo.TryCommit)
 	if err != nil {
-		return false, fmt.Errorf("runtime: commit transaction: %w", err)
+		return false, &txnError{op: "commit transaction", err: err}
 	}
 	if committed {
 		maps.Copy(x.committed, moved)
+		x.failing = time.Time{}
 	}
 	return committed, nil
 }
@@ -132,7 +187,7 @@ func (x *txn) commit(ctx context.Context, offsets map[TopicPartition]int64) (boo
 func (x *txn) abort(ctx context.Context) error {
 	x.open = false
 	if _, err := x.sess.End(ctx, kgo.TryAbort); err != nil {
-		return fmt.Errorf("runtime: abort transaction: %w", err)
+		return &txnError{op: "abort transaction", err: err}
 	}
 	return nil
 }
@@ -161,8 +216,11 @@ func setTxnOffsets(req *kmsg.TxnOffsetCommitRequest, offsets map[TopicPartition]
 }
 
 // isFenced reports an error meaning another producer took over the transactional ID.
+// A partition leader's INVALID_PRODUCER_EPOCH is not one: the coordinator may have
+// bumped the epoch aborting a transaction (a timeout), and the abort that follows
+// tells (the coordinator answers PRODUCER_FENCED to a zombie).
 func isFenced(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
+	return errors.Is(err, kerr.ProducerFenced)
 }
 
 // fencedError wraps err with ErrFenced when it means the producer was fenced.
@@ -171,6 +229,177 @@ func fencedError(err error) error {
 		return fmt.Errorf("%w: %w", ErrFenced, err)
 	}
 	return err
+}
+
+// recoveryTimeout bounds how long a thread keeps trying to get its transactions
+// going again (an abort, a restore) when the brokers cannot be reached before it
+// gives up and fails: Kafka Streams' task.timeout.ms default.
+const recoveryTimeout = 5 * time.Minute
+
+// Backoff between attempts to recover.
+const (
+	minRecoveryBackoff = 100 * time.Millisecond
+	maxRecoveryBackoff = 2 * time.Second
+)
+
+// txnError is a failure of one step of the thread's transaction.
+type txnError struct {
+	op  string
+	err error
+}
+
+func (e *txnError) Error() string { return "runtime: " + e.op + ": " + e.err.Error() }
+func (e *txnError) Unwrap() error { return e.err }
+
+// abortableCodes are the error codes, not retriable as such, that end a transaction,
+// not the producer: aborting (which reinitializes the producer ID where needed, KIP-360
+// and KIP-588) lets the next one go on. A zombie's abort is answered PRODUCER_FENCED.
+var abortableCodes = []int16{
+	kerr.UnknownServerError.Code,
+	kerr.OperationNotAttempted.Code,
+	kerr.TransactionAbortable.Code,
+	kerr.InvalidProducerEpoch.Code,
+	kerr.UnknownProducerID.Code,
+	kerr.InvalidProducerIDMapping.Code,
+	kerr.OutOfOrderSequenceNumber.Code,
+}
+
+// transient reports an error a retry may clear: anything but fencing and the error
+// codes a broker returns when retrying cannot help.
+func transient(err error) bool {
+	if isFenced(err) || errors.Is(err, kgo.ErrClientClosed) {
+		return false
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Retriable || slices.Contains(abortableCodes, ke.Code)
+	}
+	return true // the network, a timeout, an outcome kgo could not confirm
+}
+
+// recoverable reports a failure of the transaction the thread recovers from by
+// rewinding (recoverTxn): a step of the transaction failed, or the broker refused a
+// record for a reason that is the transaction's, not the record's.
+func (t *thread) recoverable(err error) bool {
+	var te *txnError
+	if errors.As(err, &te) {
+		return transient(err)
+	}
+	perr := t.prod.failed()
+	return perr != nil && errors.Is(err, perr) && transient(perr)
+}
+
+// sleepCtx waits for d, reporting false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// recoverTxn gets the thread going again after its transaction failed with cause
+// (see recoverable): the tasks rewind at once, so nothing they did since the last
+// commit can be committed, then the transaction aborts, retried while the brokers
+// cannot be reached, and the consumer restarts from the group's committed offsets.
+// It gives up, returning the error, on fencing, on an error retrying cannot clear and
+// once transactions have failed for recoveryTimeout. Shutting down meanwhile ends
+// it without error: the tasks are closed already.
+func (t *thread) recoverTxn(cause error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.log.Warn("transaction failed; rewinding the tasks to their last commit", "err", cause)
+	if t.txn.failing.IsZero() {
+		t.txn.failing = time.Now()
+	}
+	t.rewind()
+	// The producer's failure is the aborted transaction's: the tasks, created
+	// again, send with a fresh one (over the same client).
+	t.prod = newProducer(t.io, t.cl, t.app.cfg.OnProductionError, t.log)
+	t.txn.prod = t.prod
+	for backoff := minRecoveryBackoff; ; backoff = min(2*backoff, maxRecoveryBackoff) {
+		err := t.txn.abort(t.io)
+		if err == nil {
+			err = t.resetPositions()
+		}
+		if err == nil {
+			t.log.Info("transaction aborted; the tasks start again from the committed offsets")
+			return nil
+		}
+		if t.ctx.Err() != nil {
+			return nil
+		}
+		if !transient(err) || time.Since(t.txn.failing) > recoveryTimeout {
+			return errors.Join(cause, err)
+		}
+		t.log.Warn("recovering from a failed transaction", "err", err)
+		if !sleepCtx(t.ctx, backoff) {
+			return nil
+		}
+	}
+}
+
+// resetPositions moves the consumer of every partition the thread owns to the offset
+// committed for it on the group coordinator, waiting for pending transactional
+// commits (RequireStable): the client's own record of its commits is wrong when a
+// commit it saw fail went through.
+func (t *thread) resetPositions() error {
+	topics := map[string]bool{}
+	for tp := range t.partitions() {
+		topics[tp.Topic] = true
+	}
+	if len(topics) == 0 {
+		return nil
+	}
+	ctx := kadm.RequireStable(t.io)
+	for {
+		fetched, err := t.rest.adm.FetchOffsetsForTopics(ctx, t.app.cfg.ApplicationID, slices.Sorted(maps.Keys(topics))...)
+		if err == nil {
+			err = fetched.Error()
+		}
+		if errors.Is(err, kerr.UnstableOffsetCommit) {
+			if !sleepCtx(t.ctx, minRecoveryBackoff) {
+				return t.ctx.Err()
+			}
+			continue
+		}
+		if err != nil {
+			return &txnError{op: "fetch committed offsets", err: err}
+		}
+		set := map[string]map[int32]kgo.EpochOffset{}
+		clear(t.txn.committed)
+		for tp := range t.partitions() {
+			o, ok := fetched.Lookup(tp.Topic, tp.Partition)
+			if !ok || o.At < 0 {
+				continue // nothing committed: the reset policy applies, as it did
+			}
+			if set[tp.Topic] == nil {
+				set[tp.Topic] = map[int32]kgo.EpochOffset{}
+			}
+			set[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o.At}
+			t.txn.committed[tp] = o.At
+		}
+		t.cl.SetOffsets(set)
+		return nil
+	}
+}
+
+// partitions returns the input partitions of the thread's tasks, running or waiting
+// to be created.
+func (t *thread) partitions() map[TopicPartition]bool {
+	out := map[TopicPartition]bool{}
+	for tp := range t.byTP {
+		out[tp] = true
+	}
+	for _, parts := range t.pending {
+		for _, tp := range parts {
+			out[tp] = true
+		}
+	}
+	return out
 }
 
 // commitEOS commits tasks in the open transaction: their stores flush into it, the
@@ -199,7 +428,7 @@ func (t *thread) commitEOS(ids []TaskID) error {
 	if !committed {
 		t.log.Warn("transaction aborted; rewinding the tasks to their last commit")
 		t.rewind()
-		return nil
+		return t.resetPositions()
 	}
 	for _, id := range ids {
 		at := t.tasks[id]

@@ -52,6 +52,13 @@ func changelogReaderOpts(base []kgo.Opt, offsets map[string]map[int32]kgo.Offset
 // isControl reports a transaction marker, which is no changelog write.
 func isControl(r *kgo.Record) bool { return r.Attrs.IsControl() }
 
+// restoreIOError is a restore that failed to read from the brokers, which a later
+// attempt may not: the engines hold what was applied, with the offsets it reaches.
+type restoreIOError struct{ err error }
+
+func (e *restoreIOError) Error() string { return e.err.Error() }
+func (e *restoreIOError) Unwrap() error { return e.err }
+
 // restoreTarget is one logged store of a task with its engine, open while the task
 // is restored or kept as a standby.
 type restoreTarget struct {
@@ -106,7 +113,7 @@ func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) (map[str
 		ends, err = r.adm.ListEndOffsets(r.ctx, topics...)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list end offsets of changelogs: %w", err)
+		return nil, &restoreIOError{fmt.Errorf("list end offsets of changelogs: %w", err)}
 	}
 	var starts kadm.ListedOffsets
 	var work []*replaying
@@ -115,7 +122,7 @@ func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) (map[str
 		tp := tg.changelog
 		end, err := lookupOffset(ends, tp)
 		if err != nil {
-			return nil, err
+			return nil, &restoreIOError{err}
 		}
 		out[tp.String()] = end
 		committed, err := tg.engine.CommittedOffsets()
@@ -133,11 +140,11 @@ func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) (map[str
 		if !have {
 			if starts == nil {
 				if starts, err = r.adm.ListStartOffsets(r.ctx, topics...); err != nil {
-					return nil, fmt.Errorf("list start offsets of changelogs: %w", err)
+					return nil, &restoreIOError{fmt.Errorf("list start offsets of changelogs: %w", err)}
 				}
 			}
 			if start, err = lookupOffset(starts, tp); err != nil {
-				return nil, err
+				return nil, &restoreIOError{err}
 			}
 		}
 		if start < end {
@@ -307,7 +314,7 @@ func (r *restorer) fetch(ctx context.Context, cl *kgo.Client, byTP map[TopicPart
 		var ferr error
 		fetches.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
 		if ferr != nil {
-			return ferr
+			return &restoreIOError{ferr}
 		}
 		var full []*restoreChunk
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {

@@ -1,14 +1,10 @@
 package runtime
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -20,11 +16,6 @@ const lockFileName = ".lock"
 
 // checkpointFileName is the checkpoint file in a task's state directory.
 const checkpointFileName = ".checkpoint"
-
-// processIDFileName holds the instance's process ID in an application's state
-// directory: the exactly-once producers' transactional IDs derive from it, so an
-// instance restarted on the same directory fences its predecessor's producers.
-const processIDFileName = ".process-id"
 
 // stateDir is an application's state directory, StateDir/<app-id>, locked with flock
 // for as long as the instance runs: two instances sharing one would corrupt each
@@ -64,43 +55,6 @@ func (d *stateDir) writeCheckpoint(id TaskID, offsets map[string]int64) error {
 		return fmt.Errorf("runtime: task %s: checkpoint: %w", id, err)
 	}
 	return state.WriteCheckpoint(filepath.Join(dir, checkpointFileName), offsets)
-}
-
-// processID returns the process ID kept in the directory, creating a random one the
-// first time. The file is written to a temporary name, synced and renamed, so a crash
-// leaves no half-written ID.
-func (d *stateDir) processID() (string, error) {
-	path := filepath.Join(d.path, processIDFileName)
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		if id := strings.TrimSpace(string(raw)); id != "" {
-			return id, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("runtime: read process ID: %w", err)
-	}
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	id := hex.EncodeToString(b[:])
-	tmp, err := os.CreateTemp(d.path, processIDFileName+".tmp*")
-	if err != nil {
-		return "", fmt.Errorf("runtime: write process ID: %w", err)
-	}
-	_, err = tmp.WriteString(id + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name()) // best effort: the write already failed
-		return "", fmt.Errorf("runtime: write process ID: %w", err)
-	}
-	return id, nil
 }
 
 // unlock releases the lock; closing the file drops the flock.

@@ -60,6 +60,9 @@ type thread struct {
 	paused     map[TopicPartition]bool
 	lags       map[TopicPartition]*partitionLag
 	lastCommit time.Time
+	// restoreFailing is when restores began failing to read the brokers, zero
+	// while they succeed.
+	restoreFailing time.Time
 }
 
 // appTask is a running task with the changelog offsets its state reflects, which its
@@ -163,6 +166,9 @@ func (t *thread) run() (err error) {
 		fetches := t.cl.PollRecords(pollCtx, maxPollRecords)
 		cancel()
 		err := t.iterate(fetches)
+		if err != nil && t.txn != nil && t.recoverable(err) && t.ctx.Err() == nil {
+			err = t.recoverTxn(err)
+		}
 		if t.txn == nil || !t.txn.open {
 			t.cl.AllowRebalance()
 		}
@@ -402,8 +408,13 @@ func (t *thread) createTasks() error {
 					t.log.Debug("task state still open in another thread; retrying", "task", id.String())
 					continue
 				}
+				if t.retryRestore(err) {
+					t.log.Warn("restoring a task failed; retrying", "task", id.String(), "err", err)
+					continue
+				}
 				return err
 			}
+			t.restoreFailing = time.Time{}
 		}
 		delete(t.pending, id)
 		t.tasks[id] = at
@@ -419,6 +430,20 @@ func (t *thread) createTasks() error {
 		t.app.threadRebalancing(t.name, false)
 	}
 	return nil
+}
+
+// retryRestore reports whether a task whose restore failed with err should stay
+// pending, to be restored again in a later round: the brokers could not be read, for
+// less than recoveryTimeout.
+func (t *thread) retryRestore(err error) bool {
+	var ioErr *restoreIOError
+	if !errors.As(err, &ioErr) || !transient(err) || t.ctx.Err() != nil {
+		return false
+	}
+	if t.restoreFailing.IsZero() {
+		t.restoreFailing = time.Now()
+	}
+	return time.Since(t.restoreFailing) < recoveryTimeout
 }
 
 // errStoreBusy marks a task that cannot be created yet because another thread of

@@ -85,11 +85,23 @@
 //
 // Rebalances wait for the open transaction to end, so a revocation never meets
 // uncommitted work; revoked tasks are closed and created again, from their stores and
-// the changelog tail, if they come back. A transaction that does not commit (the
-// group moved on, an abortable error) rewinds the thread: its tasks close without
-// committing, which rolls the stores back, and start again from the committed input
-// offsets. A fenced producer stops the application with ErrFenced; any other failure
-// aborts the open transaction before Run returns.
+// the changelog tail, if they come back. A transaction that does not commit rewinds
+// the thread: its tasks close without committing, which rolls the stores back, and
+// start again from the input offsets committed on the group coordinator (read with
+// RequireStable, since a commit the client saw fail may have gone through). That
+// covers the group moving on, abortable errors, and failures a retry may clear: the
+// brokers unreachable or restarting, a producer epoch the coordinator bumped when it
+// aborted the transaction (a timeout, or a restart of the bundled broker), a record
+// refused for the transaction's sake. The thread then aborts, retrying until the
+// abort goes through (kgo reinitializes the producer ID when needed, KIP-360 and
+// KIP-588), for up to five minutes; restores that cannot read the changelogs are
+// retried as long. A fenced producer (PRODUCER_FENCED) stops the application with
+// ErrFenced; any other failure aborts the open transaction before Run returns.
+//
+// An instance records in its state directory how many threads it runs, and one
+// restarted with fewer fences the transactional IDs of the threads it dropped before
+// its threads start, aborting the transactions they left open, which would otherwise
+// hold back the restore of their changelogs until they time out.
 //
 // State lives under StateDir/<application-id>, locked by one instance
 // (ErrStateDirLocked): persistent stores in Badger under <task>/<store>, with a
