@@ -94,3 +94,25 @@ func (f *connFlags) admin(cmd *cobra.Command, fn func(ctx context.Context, adm *
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }
+
+// reportDeleted prints "deleted KIND NAME" for each name the broker deleted and returns
+// an error naming every other one, with why: result says whether name is in the answer
+// and with which error.
+func reportDeleted(w io.Writer, kind string, names []string, result func(name string) (answered bool, err error)) error {
+	var failed []string
+	for _, name := range names {
+		answered, err := result(name)
+		switch {
+		case !answered:
+			failed = append(failed, name+": not in the answer")
+		case err != nil:
+			failed = append(failed, fmt.Sprintf("%s: %v", name, err))
+		default:
+			fmt.Fprintf(w, "deleted %s %s\n", kind, name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("delete %ss: %s", kind, strings.Join(failed, "; "))
+	}
+	return nil
+}

@@ -183,22 +183,10 @@ the command fails if any could not be deleted.`,
 				if err != nil {
 					return fmt.Errorf("delete groups: %w", err)
 				}
-				var failed []string
-				for _, name := range args {
+				return reportDeleted(cmd.OutOrStdout(), "group", args, func(name string) (bool, error) {
 					r, ok := resps[name]
-					switch {
-					case !ok:
-						failed = append(failed, name+": not in the answer")
-					case r.Err != nil:
-						failed = append(failed, fmt.Sprintf("%s: %v", name, r.Err))
-					default:
-						fmt.Fprintf(cmd.OutOrStdout(), "deleted group %s\n", name)
-					}
-				}
-				if len(failed) > 0 {
-					return fmt.Errorf("delete groups: %s", strings.Join(failed, "; "))
-				}
-				return nil
+					return ok, r.Err
+				})
 			})
 		},
 	}

@@ -141,22 +141,10 @@ fails if any of them could not be deleted.`,
 				if err != nil {
 					return fmt.Errorf("delete topics: %w", err)
 				}
-				var failed []string
-				for _, name := range args {
+				return reportDeleted(cmd.OutOrStdout(), "topic", args, func(name string) (bool, error) {
 					r, ok := resps[name]
-					switch {
-					case !ok:
-						failed = append(failed, name+": not in the answer")
-					case r.Err != nil:
-						failed = append(failed, fmt.Sprintf("%s: %v", name, r.Err))
-					default:
-						fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", name)
-					}
-				}
-				if len(failed) > 0 {
-					return fmt.Errorf("delete topics: %s", strings.Join(failed, "; "))
-				}
-				return nil
+					return ok, r.Err
+				})
 			})
 		},
 	}
