@@ -44,37 +44,17 @@ func createBenchTopic(ctx context.Context, addr, topic string, w brokerWorkload)
 // that both brokers store and serve exactly the value bytes the table counts; record i
 // goes to partition i mod partitions so every broker sees the same batches.
 func produceAll(ctx context.Context, addr, topic string, w brokerWorkload) (time.Duration, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(addr),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-	)
+	cl, value, err := benchProducer(ctx, addr, w, kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
-	// Connecting is not part of the figure.
-	if err := cl.Ping(ctx); err != nil {
-		return 0, fmt.Errorf("produce: %w", err)
-	}
-
-	value := make([]byte, w.valueSize)
-	rand.NewChaCha8([32]byte{}).Read(value)
-
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
+		wg    sync.WaitGroup
+		first firstError
 	)
-	done := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			mu.Unlock()
-		}
+	done := func(r *kgo.Record, err error) {
+		first.record(r, err)
 		wg.Done()
 	}
 	start := time.Now()
@@ -84,10 +64,54 @@ func produceAll(ctx context.Context, addr, topic string, w brokerWorkload) (time
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	if firstErr != nil {
-		return 0, fmt.Errorf("produce: %w", firstErr)
+	if err := first.get(); err != nil {
+		return 0, fmt.Errorf("produce: %w", err)
 	}
 	return elapsed, nil
+}
+
+// benchProducer connects a client that writes uncompressed records to the partition the
+// record names, with opts added, and returns it with w's value bytes. Connecting is not
+// part of any figure, so it is done here.
+func benchProducer(ctx context.Context, addr string, w brokerWorkload, opts ...kgo.Opt) (*kgo.Client, []byte, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(addr),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	}, opts...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return nil, nil, fmt.Errorf("produce: %w", err)
+	}
+	value := make([]byte, w.valueSize)
+	rand.NewChaCha8([32]byte{}).Read(value)
+	return cl, value, nil
+}
+
+// firstError keeps the first error of any produce callback.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) record(_ *kgo.Record, err error) {
+	if err == nil {
+		return
+	}
+	f.mu.Lock()
+	if f.err == nil {
+		f.err = err
+	}
+	f.mu.Unlock()
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 // errShortRead reports a consume that ended with a partition holding other than what

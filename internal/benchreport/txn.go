@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -112,50 +110,24 @@ func txnRun(ctx context.Context, t brokerTarget, transactional bool) (time.Durat
 // produceTransactions writes w's records as produceAll does, in transactions of
 // txnRecords records each.
 func produceTransactions(ctx context.Context, addr, topic string, w brokerWorkload) (time.Duration, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(addr),
-		kgo.TransactionalID("bench-txn"),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-	)
+	cl, value, err := benchProducer(ctx, addr, w, kgo.TransactionalID("bench-txn"))
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
-	if err := cl.Ping(ctx); err != nil {
-		return 0, fmt.Errorf("produce: %w", err)
-	}
-	value := make([]byte, w.valueSize)
-	rand.NewChaCha8([32]byte{}).Read(value)
-
-	var (
-		mu       sync.Mutex
-		firstErr error
-	)
-	done := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			mu.Unlock()
-		}
-	}
+	var first firstError
 	start := time.Now()
 	for i := 0; i < w.records; i += txnRecords {
 		if err := cl.BeginTransaction(); err != nil {
 			return 0, fmt.Errorf("begin: %w", err)
 		}
 		for j := i; j < min(i+txnRecords, w.records); j++ {
-			cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: int32(j) % w.partitions, Value: value}, done)
+			cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: int32(j) % w.partitions, Value: value}, first.record)
 		}
 		if err := cl.Flush(ctx); err != nil {
 			return 0, fmt.Errorf("flush: %w", err)
 		}
-		mu.Lock()
-		err := firstErr
-		mu.Unlock()
-		if err != nil {
+		if err := first.get(); err != nil {
 			return 0, fmt.Errorf("produce: %w", err)
 		}
 		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
