@@ -119,10 +119,12 @@ func (b *Broker) appendPartition(p *partition, records []byte, version int16, tx
 		b.log.Debug("produce: bad record batch", "topic", p.topic.name, "partition", p.index, "err", err)
 		return durableWait{}, false
 	}
-	if code := b.checkTxnBatches(p, batches, txnID); code != 0 {
+	done, code := b.checkTxnBatches(p, batches, txnID)
+	if code != 0 {
 		sp.ErrorCode = code
 		return durableWait{}, false
 	}
+	defer done()
 	var opts storage.AppendOptions
 	if settings.logAppendTime {
 		opts.LogAppendTime = time.Now().UnixMilli()
@@ -162,26 +164,40 @@ func (b *Broker) appendPartition(p *partition, records []byte, version int16, tx
 // checkTxnBatches answers the error code for batches that may not be appended to p: a
 // transactional batch outside a transaction, whose transaction the coordinator would
 // never end, or a batch of a transaction the coordinator does not have p in. Zero means
-// they may.
-func (b *Broker) checkTxnBatches(p *partition, batches [][]byte, txnID *string) int16 {
+// they may; the caller then appends them and calls done, which lets their transaction's
+// markers be written (txn.Coordinator.CheckProduce).
+func (b *Broker) checkTxnBatches(p *partition, batches [][]byte, txnID *string) (done func(), code int16) {
+	var holds []func()
+	done = func() {
+		for _, release := range holds {
+			release()
+		}
+	}
 	for _, batch := range batches {
 		pid, epoch, transactional := storage.BatchProducer(batch)
 		switch {
 		case storage.IsControlBatch(batch):
-			return kerr.InvalidRecord.Code
+			code = kerr.InvalidRecord.Code
 		case txnID == nil && transactional:
-			return kerr.TransactionalIDAuthorizationFailed.Code
+			code = kerr.TransactionalIDAuthorizationFailed.Code
 		case txnID == nil:
 		case !transactional:
-			return kerr.InvalidRecord.Code
+			code = kerr.InvalidRecord.Code
 		default:
 			tp := txn.TopicPartition{Topic: p.topic.name, Partition: p.index}
-			if err := b.txns.CheckProduce(*txnID, pid, epoch, tp); err != nil {
-				return b.txnCheckCode(err)
+			release, err := b.txns.CheckProduce(*txnID, pid, epoch, tp)
+			if err != nil {
+				code = b.txnCheckCode(err)
+				break
 			}
+			holds = append(holds, release)
+		}
+		if code != 0 {
+			done()
+			return nil, code
 		}
 	}
-	return 0
+	return done, 0
 }
 
 // appendErrorCode maps a storage append error to its Kafka error code.

@@ -6,24 +6,39 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// CheckProduce returns nil when tp is in the ongoing transaction of the transactional ID
-// and producer (producerID, epoch). Otherwise it returns an error wrapping a *kerr.Error:
-// TransactionalIDNotFound, InvalidProducerIDMapping (another producer ID),
+// CheckProduce returns a nil error when tp is in the ongoing transaction of the
+// transactional ID and producer (producerID, epoch). Otherwise it returns an error wrapping
+// a *kerr.Error: TransactionalIDNotFound, InvalidProducerIDMapping (another producer ID),
 // InvalidProducerEpoch (another epoch, what a partition leader answers a fenced or
 // timed-out producer) or InvalidTxnState (no transaction, or tp not added to it).
-func (c *Coordinator) CheckProduce(txnID string, producerID int64, epoch int16, tp TopicPartition) error {
-	return c.check(txnID, producerID, epoch, func(m *meta) bool { return m.hasPartition(tp) },
-		func() string { return fmt.Sprintf("partition %s-%d", tp.Topic, tp.Partition) })
+//
+// On success the caller appends the batches and then calls done. Until it does, the
+// transaction's markers wait: a batch checked while the transaction was ongoing must land
+// before its marker. Appended after it, the batch would open a transaction in the
+// partition that the coordinator has already ended, which holds back the last stable
+// offset until a later marker of the producer ends it, and that marker may well be a
+// COMMIT of records the producer had aborted. (Kafka closes the same gap with KIP-890's
+// verification.)
+func (c *Coordinator) CheckProduce(txnID string, producerID int64, epoch int16, tp TopicPartition) (done func(), err error) {
+	err = c.check(txnID, producerID, epoch, func(m *meta) bool { return m.hasPartition(tp) },
+		func() string { return fmt.Sprintf("partition %s-%d", tp.Topic, tp.Partition) },
+		func(t *txn) {
+			t.appends.Add(1)
+			done = t.appends.Done
+		})
+	return done, err
 }
 
 // CheckOffsetCommit is CheckProduce for a TxnOffsetCommit: nil when group was added to
 // the producer's ongoing transaction with AddOffsetsToTxn.
 func (c *Coordinator) CheckOffsetCommit(txnID string, producerID int64, epoch int16, group string) error {
 	return c.check(txnID, producerID, epoch, func(m *meta) bool { _, ok := m.groups[group]; return ok },
-		func() string { return "group " + group })
+		func() string { return "group " + group }, nil)
 }
 
-func (c *Coordinator) check(txnID string, producerID int64, epoch int16, in func(*meta) bool, what func() string) error {
+// check answers whether the producer may write to what in describes; passed, when not
+// nil, runs under the ID's lock once it may.
+func (c *Coordinator) check(txnID string, producerID int64, epoch int16, in func(*meta) bool, what func() string, passed func(*txn)) error {
 	t, err := c.lockTxn(txnID, false)
 	if err != nil {
 		return fmt.Errorf("%w: %w", kerr.NotCoordinator, err)
@@ -43,6 +58,9 @@ func (c *Coordinator) check(txnID string, producerID int64, epoch int16, in func
 		return fmt.Errorf("txn: transactional id %q is %s, not in a transaction: %w", txnID, t.m.state, kerr.InvalidTxnState)
 	case !in(&t.m):
 		return fmt.Errorf("txn: %s not added to the transaction of %q: %w", what(), txnID, kerr.InvalidTxnState)
+	}
+	if passed != nil {
+		passed(t)
 	}
 	return nil
 }

@@ -106,7 +106,8 @@ func (c *Coordinator) finishCode(ctx context.Context, t *txn) int16 {
 }
 
 // finish writes the markers and groups' offsets of t's prepared transaction and logs its
-// completion. t.mu is held, and released while the markers are written.
+// completion. t.mu is held, and released while the markers are written. The markers
+// follow every batch CheckProduce let into the transaction (see there).
 func (c *Coordinator) finish(ctx context.Context, t *txn) error {
 	m := t.m
 	commit := m.state == statePrepareCommit
@@ -114,6 +115,7 @@ func (c *Coordinator) finish(ctx context.Context, t *txn) error {
 	groups := m.groupList()
 	t.busy = true
 	t.mu.Unlock()
+	t.appends.Wait()
 	err := c.writeOutcome(ctx, m.producerID, m.epoch, commit, parts, groups)
 	t.mu.Lock()
 	t.busy = false

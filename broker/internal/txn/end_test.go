@@ -118,7 +118,7 @@ func TestEndTxnMarkerFailureIsRetried(t *testing.T) {
 	if code := e.add("x", pid, epoch, tp("t", 1))[tp("t", 1)]; code != kerr.ConcurrentTransactions.Code {
 		t.Fatalf("add during the commit: %d", code)
 	}
-	if err := e.c.CheckProduce("x", pid, epoch, tp("t", 0)); !errors.Is(err, kerr.InvalidTxnState) {
+	if err := e.checkProduce("x", pid, epoch, tp("t", 0)); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatalf("produce during the commit: %v", err)
 	}
 	e.markers.setFail(nil)
@@ -162,7 +162,7 @@ func TestEndTxnConcurrentRequests(t *testing.T) {
 	if st := e.describe("x"); st.State != "PrepareCommit" {
 		t.Errorf("describe during markers: %s", st.State)
 	}
-	if err := e.c.CheckProduce("y", pidY, epochY, tp("t", 1)); err != nil {
+	if err := e.checkProduce("y", pidY, epochY, tp("t", 1)); err != nil {
 		t.Errorf("another id is held up: %v", err)
 	}
 	// An EndTxn whose client went away still leaves the decision to be finished.

@@ -281,3 +281,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func tp(topic string, p int32) TopicPartition { return TopicPartition{Topic: topic, Partition: p} }
+
+// checkProduce is CheckProduce for a produce that appends nothing: it lets go of the
+// transaction at once.
+func (e *env) checkProduce(id string, pid int64, epoch int16, part TopicPartition) error {
+	done, err := e.c.CheckProduce(id, pid, epoch, part)
+	if err == nil {
+		done()
+	}
+	return err
+}

@@ -148,7 +148,7 @@ func TestInitProducerIDFencesOngoing(t *testing.T) {
 	if code := e.add("x", pidA, epochA, tp("t", 2))[tp("t", 2)]; code != kerr.ProducerFenced.Code {
 		t.Fatalf("AddPartitionsToTxn of fenced producer: %d", code)
 	}
-	if err := e.c.CheckProduce("x", pidA, epochA, tp("t", 0)); !errors.Is(err, kerr.InvalidProducerEpoch) {
+	if err := e.checkProduce("x", pidA, epochA, tp("t", 0)); !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("CheckProduce of fenced producer: %v", err)
 	}
 	if st := e.describe("x"); st.State != "Empty" || len(st.Topics) != 0 {

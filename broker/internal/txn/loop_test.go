@@ -42,7 +42,7 @@ func TestTimeoutAbortsWithEpochBump(t *testing.T) {
 	}
 	// The producer is fenced, recoverably (KIP-588): its epoch is INVALID_PRODUCER_EPOCH
 	// and InitProducerID with its old pair gives it a newer epoch.
-	if err := e.c.CheckProduce("x", pid, epoch, tp("t", 0)); !errors.Is(err, kerr.InvalidProducerEpoch) {
+	if err := e.checkProduce("x", pid, epoch, tp("t", 0)); !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("produce after the timeout: %v", err)
 	}
 	if code := e.end(3, "x", pid, epoch, true); code != kerr.InvalidProducerEpoch.Code {

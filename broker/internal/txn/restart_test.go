@@ -104,7 +104,7 @@ func TestRestartInEveryState(t *testing.T) {
 	}
 	// The producer of the transaction open at the crash recovers as from a timeout.
 	p := ids["ongoing"]
-	if err := e.c.CheckProduce("ongoing", p.pid, p.epoch, tp("t", 0)); !errors.Is(err, kerr.InvalidProducerEpoch) {
+	if err := e.checkProduce("ongoing", p.pid, p.epoch, tp("t", 0)); !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Errorf("produce of the aborted transaction: %v", err)
 	}
 	if r := e.initReq(4, "ongoing", 1000, p.pid, p.epoch); r.ErrorCode != 0 || r.ProducerEpoch != p.epoch+2 {
@@ -207,7 +207,7 @@ func TestClosedCoordinator(t *testing.T) {
 	if code := e.add("x", pid, epoch, tp("t", 1))[tp("t", 1)]; code != kerr.NotCoordinator.Code {
 		t.Errorf("AddPartitionsToTxn: %d", code)
 	}
-	if err := e.c.CheckProduce("x", pid, epoch, tp("t", 0)); !errors.Is(err, kerr.NotCoordinator) {
+	if err := e.checkProduce("x", pid, epoch, tp("t", 0)); !errors.Is(err, kerr.NotCoordinator) {
 		t.Errorf("CheckProduce: %v", err)
 	}
 	if st := e.describe("x"); st.ErrorCode != kerr.NotCoordinator.Code {
