@@ -12,10 +12,12 @@ import (
 // completed.
 func handleTxnOffsetCommit(ctx context.Context, b *Broker, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.TxnOffsetCommitRequest)
-	if err := b.txns.CheckOffsetCommit(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group); err != nil {
+	done, err := b.txns.CheckOffsetCommit(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+	if err != nil {
 		return reply{resp: txnOffsetCommitError(req, b.txnCheckCode(err))}, nil
 	}
 	resp, err := b.groups.TxnOffsetCommit(ctx, req)
+	done()
 	if err != nil {
 		return reply{}, err
 	}

@@ -108,7 +108,7 @@ func TestAddOffsetsToTxn(t *testing.T) {
 	if st := e.describe("x"); st.State != "Ongoing" || len(st.Topics) != 0 {
 		t.Fatalf("after AddOffsetsToTxn: %+v", st)
 	}
-	if err := e.c.CheckOffsetCommit("x", pid, epoch, "g"); err != nil {
+	if err := e.checkOffsetCommit("x", pid, epoch, "g"); err != nil {
 		t.Fatalf("CheckOffsetCommit: %v", err)
 	}
 }

@@ -22,18 +22,19 @@ import (
 func (c *Coordinator) CheckProduce(txnID string, producerID int64, epoch int16, tp TopicPartition) (done func(), err error) {
 	err = c.check(txnID, producerID, epoch, func(m *meta) bool { return m.hasPartition(tp) },
 		func() string { return fmt.Sprintf("partition %s-%d", tp.Topic, tp.Partition) },
-		func(t *txn) {
-			t.appends.Add(1)
-			done = t.appends.Done
-		})
+		func(t *txn) { done = t.holdEnd() })
 	return done, err
 }
 
 // CheckOffsetCommit is CheckProduce for a TxnOffsetCommit: nil when group was added to
-// the producer's ongoing transaction with AddOffsetsToTxn.
-func (c *Coordinator) CheckOffsetCommit(txnID string, producerID int64, epoch int16, group string) error {
-	return c.check(txnID, producerID, epoch, func(m *meta) bool { _, ok := m.groups[group]; return ok },
-		func() string { return "group " + group }, nil)
+// the producer's ongoing transaction with AddOffsetsToTxn. On success the caller stores
+// the pending offsets and then calls done; the transaction's end waits for it, since
+// offsets stored pending after their transaction was completed would stay pending.
+func (c *Coordinator) CheckOffsetCommit(txnID string, producerID int64, epoch int16, group string) (done func(), err error) {
+	err = c.check(txnID, producerID, epoch, func(m *meta) bool { _, ok := m.groups[group]; return ok },
+		func() string { return "group " + group },
+		func(t *txn) { done = t.holdEnd() })
+	return done, err
 }
 
 // check answers whether the producer may write to what in describes; passed, when not
@@ -63,4 +64,11 @@ func (c *Coordinator) check(txnID string, producerID int64, epoch int16, in func
 		passed(t)
 	}
 	return nil
+}
+
+// holdEnd makes the transaction's end wait until the returned func is called; the
+// caller holds t's lock.
+func (t *txn) holdEnd() func() {
+	t.appends.Add(1)
+	return t.appends.Done
 }

@@ -38,7 +38,7 @@ func TestCheckProduceAndOffsetCommit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for what, err := range map[string]error{
 				"CheckProduce":      e.checkProduce(tc.id, tc.pid, tc.epoch, tc.tp),
-				"CheckOffsetCommit": e.c.CheckOffsetCommit(tc.id, tc.pid, tc.epoch, tc.group),
+				"CheckOffsetCommit": e.checkOffsetCommit(tc.id, tc.pid, tc.epoch, tc.group),
 			} {
 				switch {
 				case tc.want == nil && err != nil:
@@ -60,14 +60,27 @@ func TestCheckProduceAndOffsetCommit(t *testing.T) {
 // A produce that passed CheckProduce appends before the transaction's markers, whichever
 // way the transaction ends: its own EndTxn abort, or a fencing InitProducerID.
 func TestCheckProduceHoldsMarkers(t *testing.T) {
-	for _, how := range []string{"EndTxn abort", "EndTxn commit", "InitProducerID"} {
-		t.Run(how, func(t *testing.T) {
+	for _, c := range []struct {
+		how, checked string
+	}{
+		{"EndTxn abort", "produce"}, {"EndTxn commit", "produce"}, {"InitProducerID", "produce"},
+		{"EndTxn abort", "offset commit"}, {"EndTxn commit", "offset commit"},
+	} {
+		how := c.how
+		t.Run(how+" after a checked "+c.checked, func(t *testing.T) {
 			e := newEnv(t, nil)
 			pid, epoch := e.init("x")
 			e.mustAdd("x", pid, epoch, tp("t", 0))
-			done, err := e.c.CheckProduce("x", pid, epoch, tp("t", 0))
+			if code := e.addOffsets(3, "x", pid, epoch, "g"); code != 0 {
+				t.Fatalf("AddOffsetsToTxn: %d", code)
+			}
+			check := func() (func(), error) { return e.c.CheckProduce("x", pid, epoch, tp("t", 0)) }
+			if c.checked == "offset commit" {
+				check = func() (func(), error) { return e.c.CheckOffsetCommit("x", pid, epoch, "g") }
+			}
+			done, err := check()
 			if err != nil {
-				t.Fatalf("CheckProduce: %v", err)
+				t.Fatalf("check: %v", err)
 			}
 			ended := make(chan int16, 1)
 			go func() {
@@ -95,7 +108,10 @@ func TestCheckProduceHoldsMarkers(t *testing.T) {
 			if code := <-ended; code != 0 {
 				t.Fatalf("%s: %d", how, code)
 			}
-			if calls := e.markers.take(); len(calls) != 1 || calls[0].commit != (how == "EndTxn commit") {
+			// One marker write, then the group's offsets completed the same way.
+			calls := e.markers.take()
+			if len(calls) != 2 || calls[0].group != "" || calls[1].group != "g" ||
+				calls[0].commit != (how == "EndTxn commit") || calls[1].commit != calls[0].commit {
 				t.Fatalf("markers %+v", calls)
 			}
 		})

@@ -119,10 +119,11 @@ type txn struct {
 	// busy is set while markers of the prepared transaction are written with mu
 	// released; requests for the ID answer CONCURRENT_TRANSACTIONS meanwhile.
 	busy bool
-	// appends counts the produces that CheckProduce let through and that have not yet
-	// appended; finish waits for them before it writes markers. Add is only called
-	// under mu while the transaction is ongoing, and Wait only once it is prepared, so
-	// every Add of a transaction precedes the Wait of its end.
+	// appends counts the produces and offset commits that CheckProduce and
+	// CheckOffsetCommit let through and that have not yet landed; finish waits for
+	// them before it writes markers. Add is only called under mu while the transaction
+	// is ongoing, and Wait only once it is prepared, so every Add of a transaction
+	// precedes the Wait of its end.
 	appends sync.WaitGroup
 }
 

@@ -291,3 +291,11 @@ func (e *env) checkProduce(id string, pid int64, epoch int16, part TopicPartitio
 	}
 	return err
 }
+
+func (e *env) checkOffsetCommit(id string, pid int64, epoch int16, group string) error {
+	done, err := e.c.CheckOffsetCommit(id, pid, epoch, group)
+	if err == nil {
+		done()
+	}
+	return err
+}
