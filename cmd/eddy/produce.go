@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // maxLineBytes bounds one line of `eddy produce`, so that input without newlines cannot
@@ -166,7 +168,7 @@ func (f *produceFlags) run(ctx context.Context, cmd *cobra.Command, topic string
 	outcome := ""
 	if f.transactional != "" {
 		ok := readErr == nil && !interrupted && flushErr == nil && tally.failed.Load() == 0
-		outcome, txnErr = f.endTransaction(ctx, cl, ok)
+		outcome, txnErr = f.endTransaction(ctx, cl, ok, tally.acked.Load() > 0)
 	}
 	// Close fails whatever is still buffered after an interruption; kgo then calls
 	// every promise exactly once, from its own goroutine.
@@ -214,13 +216,17 @@ func (f *produceFlags) record(topic string, line []byte) *kgo.Record {
 	return r
 }
 
-// endTransaction commits the transaction if ok, else aborts it, and says which happened.
-// It does not use ctx's cancellation: an interrupted command must still abort.
-func (f *produceFlags) endTransaction(ctx context.Context, cl *kgo.Client, ok bool) (string, error) {
+// endTransaction commits the transaction if ok, else aborts it, and says which happened;
+// written says whether the broker acknowledged any record of it. It does not use ctx's
+// cancellation: an interrupted command must still abort.
+func (f *produceFlags) endTransaction(ctx context.Context, cl *kgo.Client, ok, written bool) (string, error) {
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.conn.timeout)
 	defer cancel()
 	if ok {
 		err := cl.EndTransaction(endCtx, kgo.TryCommit)
+		if err == nil && written {
+			err = f.settleEnd(endCtx, cl, true)
+		}
 		if err == nil {
 			return "committed", nil
 		}
@@ -234,10 +240,38 @@ func (f *produceFlags) endTransaction(ctx context.Context, cl *kgo.Client, ok bo
 	if err == nil {
 		err = cl.EndTransaction(endCtx, kgo.TryAbort)
 	}
+	if err == nil && written {
+		err = f.settleEnd(endCtx, cl, false)
+	}
 	if err != nil {
 		return "in an unknown state", fmt.Errorf("abort transaction: %w", err)
 	}
 	return "aborted", nil
+}
+
+// settleEnd sends EndTxn itself once kgo's EndTransaction has returned: franz-go v1.22.3
+// sometimes returns without sending it when the transaction's first records waited for
+// their topic's metadata (EndTransaction reads the topic's partitions before the metadata
+// update publishes them), which leaves the transaction open on the broker until it times
+// out or the next producer with the ID aborts it. A repeated EndTxn of a transaction that
+// already ended the same way is answered with success, so this changes nothing when kgo
+// did send it. An abort may find no transaction at all (nothing reached the broker).
+func (f *produceFlags) settleEnd(ctx context.Context, cl *kgo.Client, commit bool) error {
+	id, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		return fmt.Errorf("producer id: %w", err)
+	}
+	req := kmsg.NewPtrEndTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = f.transactional, id, epoch, commit
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("end transaction: %w", err)
+	}
+	err = kerr.ErrorForCode(resp.ErrorCode)
+	if err != nil && !(errors.Is(err, kerr.InvalidTxnState) && !commit) {
+		return fmt.Errorf("end transaction: %w", err)
+	}
+	return nil
 }
 
 // readLines calls fn with each line of in, without its line ending, until end of input
