@@ -27,7 +27,7 @@ import (
 //     input offsets the tasks processed (TxnOffsetCommit with the group's generation
 //     and member ID, so a member the group has moved on from cannot commit) and
 //     commits. Only then do the stores commit, with the changelog offsets they
-//     reflect, and the checkpoints follow.
+//     reflect.
 //   - The thread allows a rebalance only between transactions, so a revocation never
 //     meets uncommitted work. The session still marks itself revoked when the group
 //     callbacks run, which would abort the next transaction; the thread ends an empty
@@ -403,19 +403,22 @@ func (t *thread) partitions() map[TopicPartition]bool {
 }
 
 // commitEOS commits tasks in the open transaction: their stores flush into it, the
-// transaction commits with their input offsets, then the stores commit and the
-// checkpoints are written. A transaction that aborts rewinds the thread.
+// transaction commits with their input offsets, then the stores commit. A
+// transaction that aborts rewinds the thread.
 func (t *thread) commitEOS(ids []TaskID) error {
 	if err := t.txn.begin(); err != nil {
 		return err
 	}
 	offsets := map[TopicPartition]int64{}
+	tasks := make([]*Task, 0, len(ids))
 	for _, id := range ids {
-		offs, err := t.tasks[id].task.flushForTransaction()
+		task := t.tasks[id].task
+		offs, err := task.flushStores()
 		if err != nil {
 			return err
 		}
 		maps.Copy(offsets, offs)
+		tasks = append(tasks, task)
 	}
 	// A record the handler said to fail on must not be committed without its peers.
 	if err := t.prod.Flush(); err != nil {
@@ -430,32 +433,7 @@ func (t *thread) commitEOS(ids []TaskID) error {
 		t.rewind()
 		return t.resetPositions()
 	}
-	for _, id := range ids {
-		at := t.tasks[id]
-		if err := at.task.commitStores(t.prod); err != nil {
-			return err
-		}
-		t.checkpoint(id, at)
-	}
-	return nil
-}
-
-// checkpoint records the changelog offsets at's committed state reflects in its
-// checkpoint file.
-func (t *thread) checkpoint(id TaskID, at *appTask) {
-	for name := range at.changelogs {
-		tp := t.changelogPartition(id, name)
-		if next, ok := t.prod.NextOffset(tp.Topic, tp.Partition); ok {
-			at.changelogs[name] = next
-		}
-	}
-	if len(at.changelogs) > 0 && !maps.Equal(at.changelogs, at.checkpoint) {
-		if err := t.app.dir.writeCheckpoint(id, at.changelogs); err != nil {
-			t.log.Warn("writing checkpoint", "task", id.String(), "err", err)
-			return
-		}
-		at.checkpoint = maps.Clone(at.changelogs)
-	}
+	return commitStores(tasks, t.prod)
 }
 
 // rewind closes the running tasks without committing, which rolls their stores back

@@ -55,7 +55,7 @@ func newAppMetrics(appID string, reg prometheus.Registerer) *appMetrics {
 		}, []string{"thread", "task"}),
 		commitLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "eddy_thread_commit_latency_seconds", ConstLabels: app,
-			Help:    "Time of a thread's commit: flushing stores and output, committing offsets, writing checkpoints.",
+			Help:    "Time of a thread's commit: flushing stores and output, committing stores and offsets.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14), // 1ms to 8s
 		}, []string{"thread"}),
 		restored: prometheus.NewCounterVec(prometheus.CounterOpts{

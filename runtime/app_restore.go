@@ -91,13 +91,11 @@ type replaying struct {
 
 // restoreTask brings every target up to the end of its changelog partition, each
 // starting after the offset its engine last committed (the whole log when it has
-// none), reading all of the task's changelog partitions with one client, and returns
-// the changelog offsets the engines reflect by partition name. An engine ahead of its
-// changelog (a recreated topic) is emptied and restored from the start.
-func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) (map[string]int64, error) {
-	out := make(map[string]int64, len(targets))
+// none), reading all of the task's changelog partitions with one client. An engine
+// ahead of its changelog (a recreated topic) is emptied and restored from the start.
+func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) error {
 	if len(targets) == 0 {
-		return out, nil
+		return nil
 	}
 	topics := make([]string, 0, len(targets))
 	for _, tg := range targets {
@@ -113,7 +111,7 @@ func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) (map[str
 		ends, err = r.adm.ListEndOffsets(r.ctx, topics...)
 	}
 	if err != nil {
-		return nil, &restoreIOError{fmt.Errorf("list end offsets of changelogs: %w", err)}
+		return &restoreIOError{fmt.Errorf("list end offsets of changelogs: %w", err)}
 	}
 	var starts kadm.ListedOffsets
 	var work []*replaying
@@ -122,29 +120,28 @@ func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) (map[str
 		tp := tg.changelog
 		end, err := lookupOffset(ends, tp)
 		if err != nil {
-			return nil, &restoreIOError{err}
+			return &restoreIOError{err}
 		}
-		out[tp.String()] = end
 		committed, err := tg.engine.CommittedOffsets()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		start, have := committed[tp.String()]
 		if have && start > end {
 			r.log.Warn("local state is ahead of its changelog; restoring from scratch", "store", tg.store, "changelog", tp.String(), "local", start, "end", end)
 			if err := tg.engine.DeletePrefix(nil); err != nil {
-				return nil, err
+				return err
 			}
 			have = false
 		}
 		if !have {
 			if starts == nil {
 				if starts, err = r.adm.ListStartOffsets(r.ctx, topics...); err != nil {
-					return nil, &restoreIOError{fmt.Errorf("list start offsets of changelogs: %w", err)}
+					return &restoreIOError{fmt.Errorf("list start offsets of changelogs: %w", err)}
 				}
 			}
 			if start, err = lookupOffset(starts, tp); err != nil {
-				return nil, &restoreIOError{err}
+				return &restoreIOError{err}
 			}
 		}
 		if start < end {
@@ -152,9 +149,9 @@ func (r *restorer) restoreTask(targets []restoreTarget, m *taskMetrics) (map[str
 		}
 	}
 	if len(work) == 0 {
-		return out, nil
+		return nil
 	}
-	return out, r.replay(work)
+	return r.replay(work)
 }
 
 // stableWait is how often stableEnds asks again while a transaction is open.

@@ -94,6 +94,5 @@ func BenchmarkAppRestore(b *testing.B) {
 
 // benchRestore restores one store the way a thread does.
 func benchRestore(r *restorer, tp TopicPartition, e state.Engine, m *taskMetrics) error {
-	_, err := r.restoreTask([]restoreTarget{{store: "counts", changelog: tp, engine: e, persistent: true}}, m)
-	return err
+	return r.restoreTask([]restoreTarget{{store: "counts", changelog: tp, engine: e, persistent: true}}, m)
 }

@@ -7,15 +7,10 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/eddy-io/eddy/state"
 )
 
 // lockFileName is the lock file in an application's state directory.
 const lockFileName = ".lock"
-
-// checkpointFileName is the checkpoint file in a task's state directory.
-const checkpointFileName = ".checkpoint"
 
 // stateDir is an application's state directory, StateDir/<app-id>, locked with flock
 // for as long as the instance runs: two instances sharing one would corrupt each
@@ -43,18 +38,6 @@ func lockStateDir(dir string) (*stateDir, error) {
 		return nil, fmt.Errorf("runtime: lock state directory %s: %w", dir, err)
 	}
 	return &stateDir{path: dir, lock: f}, nil
-}
-
-// taskDir returns the directory of task id's state.
-func (d *stateDir) taskDir(id TaskID) string { return filepath.Join(d.path, id.String()) }
-
-// writeCheckpoint records the changelog offsets task id's local state reflects.
-func (d *stateDir) writeCheckpoint(id TaskID, offsets map[string]int64) error {
-	dir := d.taskDir(id)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("runtime: task %s: checkpoint: %w", id, err)
-	}
-	return state.WriteCheckpoint(filepath.Join(dir, checkpointFileName), offsets)
 }
 
 // unlock releases the lock; closing the file drops the flock.

@@ -65,13 +65,10 @@ type thread struct {
 	restoreFailing time.Time
 }
 
-// appTask is a running task with the changelog offsets its state reflects, which its
-// checkpoint file records, the offsets last written there, and its metrics.
+// appTask is a running task and its metrics.
 type appTask struct {
-	task       *Task
-	changelogs map[string]int64
-	checkpoint map[string]int64
-	metrics    *taskMetrics
+	task    *Task
+	metrics *taskMetrics
 }
 
 // newThread makes the stream thread of index (from 1).
@@ -114,6 +111,9 @@ func newThread(app *App, index int, ctx, io context.Context, base []kgo.Opt, adm
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(reset),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		// Transaction markers take offsets: route needs them to tell a partition
+		// read to its end from one with records still to fetch.
+		kgo.KeepControlRecords(),
 		kgo.OnPartitionsAssigned(t.onAssigned),
 		kgo.OnPartitionsRevoked(t.onRevoked),
 		kgo.OnPartitionsLost(t.onLost),
@@ -225,18 +225,15 @@ func (t *thread) iterate(fetches kgo.Fetches) error {
 	})
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		tp := TopicPartition{Topic: p.Topic, Partition: p.Partition}
+		end := t.fetchEnd(p.FetchPartition)
 		if at := t.byTP[tp]; at != nil {
-			hw := p.HighWatermark
-			if p.Err != nil {
-				hw = -1
-			}
-			at.task.SetEndOffset(tp, hw)
+			at.task.SetEndOffset(tp, end)
 		}
 		if len(p.Records) > 0 {
 			t.route(tp, p.Records)
 		}
 		if p.Err == nil {
-			t.updateLag(tp, p.FetchPartition)
+			t.updateLag(tp, p.Records, end)
 		}
 	})
 	for _, id := range t.taskIDs() {
@@ -281,20 +278,35 @@ func (t *thread) process(at *appTask) error {
 	}
 }
 
-// updateLag sets the lag of tp from a fetch of it: its high watermark less the
-// position after the last record fetched. A partition fetched without records keeps
-// the position of its last fetch with records.
-func (t *thread) updateLag(tp TopicPartition, p kgo.FetchPartition) {
+// fetchEnd returns the offset a fetch of a partition says its records end at, -1
+// after an error: the high watermark, or under read_committed the last stable
+// offset, since the consumer is never given records beyond it.
+func (t *thread) fetchEnd(p kgo.FetchPartition) int64 {
+	switch {
+	case p.Err != nil:
+		return -1
+	case t.txn != nil:
+		return p.LastStableOffset
+	default:
+		return p.HighWatermark
+	}
+}
+
+// updateLag sets the lag of tp from a fetch of it that brought recs: end (see
+// fetchEnd) less the position after the last record fetched, transaction markers
+// included. A partition fetched without records keeps the position of its last fetch
+// with records.
+func (t *thread) updateLag(tp TopicPartition, recs []*kgo.Record, end int64) {
 	l := t.lags[tp]
 	if l == nil {
 		l = t.app.cfg.metrics.partitionLag(t.name, tp)
 		t.lags[tp] = l
 	}
-	if n := len(p.Records); n > 0 {
-		l.next = p.Records[n-1].Offset + 1
+	if n := len(recs); n > 0 {
+		l.next = recs[n-1].Offset + 1
 	}
 	if l.next >= 0 {
-		l.gauge.Set(float64(max(p.HighWatermark-l.next, 0)))
+		l.gauge.Set(float64(max(end-l.next, 0)))
 	}
 }
 
@@ -307,10 +319,14 @@ func (t *thread) dropLag(tp TopicPartition) {
 }
 
 // route hands records to the task owning their partition, or holds them while that
-// task waits to be created.
+// task waits to be created. Transaction markers are not records to process: the task
+// only learns that its partition was read past them.
 func (t *thread) route(tp TopicPartition, recs []*kgo.Record) {
-	batch := make([]ConsumedRecord, len(recs))
-	for i, r := range recs {
+	batch := make([]ConsumedRecord, 0, len(recs))
+	for _, r := range recs {
+		if r.Attrs.IsControl() {
+			continue
+		}
 		cr := ConsumedRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli()}
 		if len(r.Headers) > 0 {
 			cr.Headers = make([]Header, len(r.Headers))
@@ -318,10 +334,14 @@ func (t *thread) route(tp TopicPartition, recs []*kgo.Record) {
 				cr.Headers[j] = Header{Key: h.Key, Value: h.Value}
 			}
 		}
-		batch[i] = cr
+		batch = append(batch, cr)
 	}
 	if at := t.byTP[tp]; at != nil {
 		at.task.Add(batch)
+		at.task.fetchedTo(tp, recs[len(recs)-1].Offset+1)
+		return
+	}
+	if len(batch) == 0 {
 		return
 	}
 	if _, ok := t.pending[t.taskOf(tp)]; ok {
@@ -461,9 +481,8 @@ func (t *thread) newTask(id TaskID, parts []TopicPartition) (*appTask, error) {
 		}
 		return nil, err
 	}
-	at := &appTask{changelogs: map[string]int64{}, metrics: cfg.metrics.newTask(t.name, id)}
-	restored, err := t.rest.restoreTask(targets, at.metrics)
-	if err != nil {
+	at := &appTask{metrics: cfg.metrics.newTask(t.name, id)}
+	if err := t.rest.restoreTask(targets, at.metrics); err != nil {
 		at.metrics.close()
 		return nil, errors.Join(fmt.Errorf("runtime: task %s: restore: %w", id, err), closeTargets(targets))
 	}
@@ -482,11 +501,6 @@ func (t *thread) newTask(id TaskID, parts []TopicPartition) (*appTask, error) {
 		Logger:                  t.log,
 		OnDeserializationError:  cfg.OnDeserializationError,
 		OnProcessingError:       cfg.OnProcessingError,
-		// The stores were restored above; the task only learns where they stand.
-		Restore: func(_ string, changelog TopicPartition, _ state.Engine) error {
-			at.changelogs[changelog.String()] = restored[changelog.String()]
-			return nil
-		},
 	})
 	if cerr := errors.Join(persistent.closeUnclaimed(), memory.closeUnclaimed()); cerr != nil {
 		t.log.Warn("closing restored engines the task did not take", "task", id.String(), "err", cerr)
@@ -504,10 +518,10 @@ func (t *thread) newTask(id TaskID, parts []TopicPartition) (*appTask, error) {
 	return at, nil
 }
 
-// commit commits tasks: their stores flush (sending changelog records) and commit, the
-// producer flushes, then the input offsets are committed and the checkpoints written.
-// A commit the group refuses (a rebalance fenced this member) is logged, not fatal:
-// at least once, the records will be processed again.
+// commit commits tasks: their stores flush (sending changelog records), the producer
+// flushes, the stores commit, and then the input offsets are committed. A commit the
+// group refuses (a rebalance fenced this member) is logged, not fatal: at least once,
+// the records will be processed again.
 func (t *thread) commit(ids []TaskID) error {
 	t.lastCommit = time.Now()
 	if len(ids) > 0 {
@@ -520,9 +534,10 @@ func (t *thread) commit(ids []TaskID) error {
 		return nil
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
+	tasks := make([]*Task, 0, len(ids))
 	for _, id := range ids {
-		at := t.tasks[id]
-		offs, err := at.task.Commit()
+		task := t.tasks[id].task
+		offs, err := task.flushStores()
 		if err != nil {
 			return err
 		}
@@ -532,8 +547,12 @@ func (t *thread) commit(ids []TaskID) error {
 			}
 			offsets[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: off}
 		}
+		tasks = append(tasks, task)
 	}
 	if err := t.prod.Flush(); err != nil {
+		return err
+	}
+	if err := commitStores(tasks, t.prod); err != nil {
 		return err
 	}
 	if len(offsets) > 0 {
@@ -553,22 +572,7 @@ func (t *thread) commit(ids []TaskID) error {
 			t.log.Warn("offset commit failed; records since the last commit will be processed again", "err", cerr)
 		}
 	}
-	for _, id := range ids {
-		t.checkpoint(id, t.tasks[id])
-	}
 	return nil
-}
-
-// changelogPartition finds the changelog partition named name ("topic-partition") of
-// task id.
-func (t *thread) changelogPartition(id TaskID, name string) TopicPartition {
-	for _, topic := range t.app.plan.subtopology(id.Subtopology).ChangelogTopics {
-		tp := TopicPartition{Topic: topic, Partition: id.Partition}
-		if tp.String() == name {
-			return tp
-		}
-	}
-	return TopicPartition{}
 }
 
 // onAssigned records the new assignment; the loop creates the tasks, since restoring

@@ -61,7 +61,8 @@
 // polls, queues records in their tasks, processes them, fires wall-clock punctuators,
 // pauses partitions whose queue is full, and every CommitInterval commits its tasks
 // (stores flush and send their changelog records), flushes its producer, commits the
-// input offsets and writes each task's checkpoint file: at least once.
+// stores (all at once, each with the changelog offsets it reflects) and then the
+// input offsets: at least once.
 //
 // # Exactly once
 //
@@ -104,12 +105,13 @@
 // hold back the restore of their changelogs until they time out.
 //
 // State lives under StateDir/<application-id>, locked by one instance
-// (ErrStateDirLocked): persistent stores in Badger under <task>/<store>, with a
-// .checkpoint file per task. A task's stores are restored from their changelogs
-// before it runs, from the offset the engine last committed (atomically with the
-// state) to the end: one client reads all of the task's changelog partitions at once,
-// with large fetches, while the records already read are applied to the engines in
-// batches of up to 200,000 records or 8 MiB (state.Restorer), reported to
+// (ErrStateDirLocked): persistent stores in Badger under <task>/<store>. A store
+// commits the changelog offsets it reflects atomically with its state, so no
+// checkpoint file is kept beside it. A task's stores are restored from their
+// changelogs before it runs, from the offset the engine last committed to the end:
+// one client reads all of the task's changelog partitions at once, with large
+// fetches, while the records already read are applied to the engines in batches of
+// up to 200,000 records or 8 MiB (state.Restorer), reported to
 // Config.RestoreListener and the restore metrics. App.State and Config.StateListener
 // follow the instance through its AppStates.
 //

@@ -16,9 +16,9 @@ type partitionQueue struct {
 	partitionTime int64 // largest timestamp extracted from this partition
 	nextOffset    int64 // last offset processed or skipped + 1; -1 before any
 	emptySince    int64 // wall clock when the queue last ran dry (MaxTaskIdle)
-	fetched       int64 // offset of the last record added + 1; -1 before any
-	endOffset     int64 // high watermark of the last fetch, valid when endKnown
-	endKnown      bool  // a fetch of the partition has reported its high watermark
+	fetched       int64 // offset after the last record or marker fetched; -1 before any
+	endOffset     int64 // end the last fetch reported (SetEndOffset), valid when endKnown
+	endKnown      bool  // a fetch of the partition has reported its end
 }
 
 // queued is a record with the sequence number of its Add, which breaks timestamp ties

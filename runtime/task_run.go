@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"sync/atomic"
 	"time"
 )
@@ -29,17 +28,26 @@ func (t *Task) Add(records []ConsumedRecord) {
 	}
 }
 
-// SetEndOffset tells the task the high watermark of tp that a fetch of it reported,
-// so that next can tell an empty partition that is caught up from one whose records
-// are on the broker but not fetched yet (Kafka's KIP-695). A negative hw forgets what
-// was known, as after a fetch error.
-func (t *Task) SetEndOffset(tp TopicPartition, hw int64) {
+// fetchedTo tells the task that tp was read up to next, past offsets that held no
+// record to process (transaction markers).
+func (t *Task) fetchedTo(tp TopicPartition, next int64) {
+	if q := t.byPartition[tp]; q != nil {
+		q.fetched = max(q.fetched, next)
+	}
+}
+
+// SetEndOffset tells the task where a fetch of tp said its records end (the high
+// watermark, or the last stable offset for a read_committed consumer), so that next
+// can tell an empty partition that is caught up from one whose records are on the
+// broker but not fetched yet (Kafka's KIP-695). A negative end forgets what was
+// known, as after a fetch error.
+func (t *Task) SetEndOffset(tp TopicPartition, end int64) {
 	q := t.byPartition[tp]
 	if q == nil {
 		return
 	}
 	t.fetching = true
-	q.endOffset, q.endKnown = hw, hw >= 0
+	q.endOffset, q.endKnown = end, end >= 0
 }
 
 // Buffered returns the number of records queued for tp.
@@ -137,8 +145,8 @@ func (t *Task) next() *partitionQueue {
 // DefaultLagIdle is the least time a task waits, with an empty input partition that
 // has records on the broker it has not fetched yet, before processing the others.
 // Kafka waits as long as the lag is known, the data being sure to come; a bound keeps
-// a gap the broker never fills (transaction markers, a partition whose fetches keep
-// failing) from stalling the task. It is a few fetch rounds (FetchMaxWait is 500ms).
+// a gap the broker never fills (a partition whose fetches keep failing, an end offset
+// no fetch will reach) from stalling the task. It is a few fetch rounds (FetchMaxWait is 500ms).
 const DefaultLagIdle = 2 * time.Second
 
 // idleWait reports whether an empty q should still hold the task back: for
@@ -249,15 +257,9 @@ func (t *Task) PunctuateWallClock(now int64) error {
 // input partitions: the last processed offset + 1 of each partition that has processed
 // or skipped a record.
 func (t *Task) Commit() (map[TopicPartition]int64, error) {
-	if t.closed {
-		return nil, ErrTaskClosed
-	}
-	t.hasMeta = false
-	t.curTime = t.streamTime
-	for _, s := range t.stores {
-		if err := s.store.Flush(); err != nil {
-			return nil, fmt.Errorf("runtime: task %s: flush: %w", t.id, err)
-		}
+	out, err := t.flushStores()
+	if err != nil {
+		return nil, err
 	}
 	oc, _ := t.output.(OffsetCollector)
 	if oc != nil {
@@ -265,21 +267,8 @@ func (t *Task) Commit() (map[TopicPartition]int64, error) {
 			return nil, fmt.Errorf("runtime: task %s: flush output: %w", t.id, err)
 		}
 	}
-	for _, s := range t.stores {
-		if s.logged && oc != nil {
-			if next, ok := oc.NextOffset(s.changelog.Topic, s.changelog.Partition); ok {
-				s.offsets[s.changelog.String()] = next
-			}
-		}
-		if err := s.store.Commit(maps.Clone(s.offsets)); err != nil {
-			return nil, fmt.Errorf("runtime: task %s: commit: %w", t.id, err)
-		}
-	}
-	out := make(map[TopicPartition]int64, len(t.queues))
-	for _, q := range t.queues {
-		if q.nextOffset >= 0 {
-			out[q.tp] = q.nextOffset
-		}
+	if err := commitStores([]*Task{t}, oc); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

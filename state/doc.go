@@ -1,6 +1,6 @@
 // Package state holds the local state of stream tasks: byte-level engines (Badger on
-// disk, a B-tree in memory), the typed stores built on them, the changelogging and
-// caching layers, and changelog checkpoints. It knows nothing of Kafka or the runtime.
+// disk, a B-tree in memory), the typed stores built on them, and the changelogging and
+// caching layers. It knows nothing of Kafka or the runtime.
 //
 // # Engines
 //
@@ -99,10 +99,4 @@
 // a shuffled order every table overlaps every other and the skiplist inserts miss the
 // cache, and raw Badger itself does about 290,000 records/s with 32 MiB memtables; the
 // State stores section of BENCHMARKS.md measures both orders against raw Badger.
-//
-// # Checkpoints
-//
-// WriteCheckpoint and ReadCheckpoint keep the Kafka Streams-style file of changelog
-// offsets for the at-least-once path, where state on disk may be ahead of the
-// changelog offset it was last flushed at.
 package state
