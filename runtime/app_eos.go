@@ -97,6 +97,7 @@ func txnOpts(id string) (before, after []kgo.Opt) {
 // under the thread's lock, and the group callbacks only set rebalanced.
 type txn struct {
 	sess *kgo.GroupTransactSession
+	id   string // the transactional ID
 	cl   *kgo.Client
 	prod *producer
 	log  *slog.Logger
@@ -110,8 +111,8 @@ type txn struct {
 	committed map[TopicPartition]int64
 }
 
-func newTxn(sess *kgo.GroupTransactSession, prod *producer, log *slog.Logger) *txn {
-	return &txn{sess: sess, cl: sess.Client(), prod: prod, log: log, committed: map[TopicPartition]int64{}}
+func newTxn(sess *kgo.GroupTransactSession, id string, prod *producer, log *slog.Logger) *txn {
+	return &txn{sess: sess, id: id, cl: sess.Client(), prod: prod, log: log, committed: map[TopicPartition]int64{}}
 }
 
 // init loads the producer ID, fencing a previous producer with the same
@@ -172,6 +173,9 @@ func (x *txn) commit(ctx context.Context, offsets map[TopicPartition]int64) (boo
 		return nil
 	})
 	committed, err := x.sess.End(ctx, kgo.TryCommit)
+	if err == nil && committed && x.prod.takeNewTopics() {
+		err = x.settleCommit(ctx)
+	}
 	if err != nil {
 		return false, &txnError{op: "commit transaction", err: err}
 	}
@@ -180,6 +184,28 @@ func (x *txn) commit(ctx context.Context, offsets map[TopicPartition]int64) (boo
 		x.failing = time.Time{}
 	}
 	return committed, nil
+}
+
+// settleCommit sends EndTxn itself after the session committed a transaction that wrote
+// to a topic for the first time on this client: franz-go v1.22.3's EndTransaction may
+// return without sending EndTxn when records waited for their topic's metadata (it reads
+// the topic's partitions before the metadata update publishes them), which would leave
+// the transaction open on the broker while the stores commit as if it had ended. A
+// repeated commit of a committed transaction is answered with success, so this changes
+// nothing when the session did send it. Later transactions find the partitions
+// published.
+func (x *txn) settleCommit(ctx context.Context) error {
+	pid, epoch, err := x.cl.ProducerID(ctx)
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrEndTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = x.id, pid, epoch, true
+	resp, err := req.RequestWith(ctx, x.cl)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.ErrorCode)
 }
 
 // abort ends the open transaction, if any, with an abort, and rewinds the consumer to

@@ -27,6 +27,10 @@ type producer struct {
 	mu   sync.Mutex
 	next map[TopicPartition]int64
 	err  error // the first failure the handler said to fail on
+	// topics holds every topic a record was acknowledged to; newTopic says one was
+	// added since takeNewTopics last looked (see txn.settleCommit).
+	topics   map[string]struct{}
+	newTopic bool
 }
 
 // taskOutput is the producer as one task's Output: records of the task that the
@@ -42,7 +46,7 @@ var _ OffsetCollector = taskOutput{}
 func (o taskOutput) Send(r ProducedRecord) error { return o.send(r, o.dropped) }
 
 func newProducer(ctx context.Context, cl *kgo.Client, onErr ProductionErrorHandler, log *slog.Logger) *producer {
-	return &producer{cl: cl, ctx: ctx, onErr: onErr, log: log, next: map[TopicPartition]int64{}}
+	return &producer{cl: cl, ctx: ctx, onErr: onErr, log: log, next: map[TopicPartition]int64{}, topics: map[string]struct{}{}}
 }
 
 // taskPartitioner places a record where the task says (Partition >= 0), or by Kafka's
@@ -108,6 +112,20 @@ func (p *producer) done(r ProducedRecord, kr *kgo.Record, err error, dropped *at
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.next[tp] = max(p.next[tp], kr.Offset+1)
+	if _, ok := p.topics[kr.Topic]; !ok {
+		p.topics[kr.Topic] = struct{}{}
+		p.newTopic = true
+	}
+}
+
+// takeNewTopics reports whether a record was acknowledged to a topic for the first time
+// since the last call.
+func (p *producer) takeNewTopics() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.newTopic
+	p.newTopic = false
+	return n
 }
 
 func (p *producer) failed() error {

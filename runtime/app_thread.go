@@ -100,8 +100,9 @@ func newThread(app *App, index int, ctx, io context.Context, base []kgo.Opt, adm
 	bal := &taskBalancer{plan: app.plan, info: app.memberInfo, standbys: app.cfg.StandbyReplicas}
 	eos := app.cfg.ProcessingGuarantee == ExactlyOnce
 	var before, after []kgo.Opt
+	txnID := transactionalID(app.cfg.ApplicationID, app.processID, index)
 	if eos {
-		before, after = txnOpts(transactionalID(app.cfg.ApplicationID, app.processID, index))
+		before, after = txnOpts(txnID)
 	}
 	opts := append(append(before, base...),
 		kgo.ConsumerGroup(app.cfg.ApplicationID),
@@ -139,7 +140,7 @@ func newThread(app *App, index int, ctx, io context.Context, base []kgo.Opt, adm
 	}
 	t.prod = newProducer(io, t.cl, app.cfg.OnProductionError, t.log)
 	if eos {
-		t.txn = newTxn(sess, t.prod, t.log)
+		t.txn = newTxn(sess, txnID, t.prod, t.log)
 	}
 	t.rest = &restorer{ctx: ctx, opts: base, adm: adm, listener: app.cfg.RestoreListener, log: t.log, readCommitted: eos}
 	return t, nil
