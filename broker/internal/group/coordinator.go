@@ -76,6 +76,9 @@ type Options struct {
 
 	// now is the clock of offset retention, replaced by tests. Default time.Now.
 	now func() time.Time
+	// minCompact, when set, is the size below which the offsets log is not compacted,
+	// lowered by tests.
+	minCompact int64
 }
 
 // Client is who sent a request, as DescribeGroups reports it.
@@ -122,7 +125,7 @@ func New(opts Options) (*Coordinator, error) {
 	if opts.now == nil {
 		opts.now = time.Now
 	}
-	st, err := openStore(opts.Dir, opts.Sync, opts.Logger, opts.now)
+	st, err := openStore(opts.Dir, opts.Sync, opts.Logger, opts.now, opts.minCompact)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-io/eddy/broker/internal/journal"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -283,9 +284,11 @@ func TestTimedRecordEncoding(t *testing.T) {
 		"nested":         append([]byte{opTimed, 2, opTimed, 2}, untimed...),
 		"nothing timed":  {opTimed, 2},
 		"members flag 2": {opMembers, 1, 'g', 2},
+		// A count no payload can hold, which once made the decoder allocate it.
+		"huge count": {opCommit, 1, 'g', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
 	} {
-		if _, err := decodeOp(payload); !errors.Is(err, errBadRecord) {
-			t.Fatalf("%s: %v, want errBadRecord", name, err)
+		if _, err := decodeOp(payload); !errors.Is(err, journal.ErrBadRecord) {
+			t.Fatalf("%s: %v, want ErrBadRecord", name, err)
 		}
 	}
 }

@@ -251,10 +251,7 @@ func TestOffsetsLogRejectsForeignFile(t *testing.T) {
 
 func TestOffsetsLogCompaction(t *testing.T) {
 	dir := t.TempDir()
-	c := newCoord(t, Options{Dir: dir, Sync: true})
-	c.store.mu.Lock()
-	c.store.compactAt = 4 << 10 // compact after a few KiB
-	c.store.mu.Unlock()
+	c := newCoord(t, Options{Dir: dir, Sync: true, minCompact: 4 << 10}) // compact after a few KiB
 	for i := range 200 {
 		commit(t, c, "g", "", -1, "t", map[int32]int64{int32(i % 3): int64(i)})
 	}

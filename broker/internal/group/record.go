@@ -2,8 +2,9 @@ package group
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
+
+	"github.com/eddy-io/eddy/broker/internal/journal"
 )
 
 // Kinds of offsets-log records. Each record is one operation; replaying them in order
@@ -19,10 +20,6 @@ const (
 	opTimed       byte = 7 // prefix: when the record that follows in the payload was written
 	opMembers     byte = 8 // one group gained its first member or lost its last one
 )
-
-// errBadRecord reports a record that passed its CRC but does not decode: not a torn
-// write, so the log is not trusted.
-var errBadRecord = errors.New("undecodable offsets record")
 
 // committed is a committed (or pending) offset with what the client sent along with it.
 type committed struct {
@@ -61,18 +58,6 @@ type op struct {
 	at int64
 }
 
-func appendString(dst []byte, s string) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
-}
-
-func appendBool(dst []byte, v bool) []byte {
-	if v {
-		return append(dst, 1)
-	}
-	return append(dst, 0)
-}
-
 // encode appends the record payload of o to dst.
 func (o *op) encode(dst []byte) []byte {
 	if o.at != 0 {
@@ -82,94 +67,32 @@ func (o *op) encode(dst []byte) []byte {
 	dst = append(dst, o.kind)
 	switch o.kind {
 	case opDeleteTopic:
-		return appendString(dst, o.topic)
+		return journal.AppendString(dst, o.topic)
 	case opDeleteGroup:
-		return appendString(dst, o.group)
+		return journal.AppendString(dst, o.group)
 	case opMembers:
-		dst = appendString(dst, o.group)
-		return appendBool(dst, o.members)
+		dst = journal.AppendString(dst, o.group)
+		return journal.AppendBool(dst, o.members)
 	case opTxnEnd:
-		dst = appendString(dst, o.group)
+		dst = journal.AppendString(dst, o.group)
 		dst = binary.AppendVarint(dst, o.producerID)
-		return appendBool(dst, o.commit)
+		return journal.AppendBool(dst, o.commit)
 	}
-	dst = appendString(dst, o.group)
+	dst = journal.AppendString(dst, o.group)
 	if o.kind == opTxnCommit {
 		dst = binary.AppendVarint(dst, o.producerID)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(o.entries)))
 	for _, e := range o.entries {
-		dst = appendString(dst, e.topic)
+		dst = journal.AppendString(dst, e.topic)
 		dst = binary.AppendVarint(dst, int64(e.partition))
 		if o.kind != opDelete {
 			dst = binary.AppendVarint(dst, e.offset)
 			dst = binary.AppendVarint(dst, int64(e.epoch))
-			dst = appendString(dst, e.metadata)
+			dst = journal.AppendString(dst, e.metadata)
 		}
 	}
 	return dst
-}
-
-// decoder reads a record payload; the first failure sticks.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail() {
-	if d.err == nil {
-		d.err = errBadRecord
-	}
-	d.b = nil
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) int32() int32 {
-	v := d.varint()
-	if int64(int32(v)) != v {
-		d.fail()
-	}
-	return int32(v)
-}
-
-func (d *decoder) bool() bool {
-	if len(d.b) == 0 || d.b[0] > 1 {
-		d.fail()
-		return false
-	}
-	v := d.b[0] == 1
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) string() string {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
 }
 
 // decodeOp parses a record payload, with or without its opTimed prefix.
@@ -177,12 +100,12 @@ func decodeOp(payload []byte) (op, error) {
 	if len(payload) == 0 || payload[0] != opTimed {
 		return decodeUntimed(payload)
 	}
-	d := decoder{b: payload[1:]}
-	at := d.varint()
-	if d.err != nil || at <= 0 {
-		return op{}, errBadRecord
+	d := journal.NewDecoder(payload[1:])
+	at := d.Varint()
+	if d.Err() != nil || at <= 0 {
+		return op{}, journal.ErrBadRecord
 	}
-	o, err := decodeUntimed(d.b)
+	o, err := decodeUntimed(d.Rest())
 	if err != nil {
 		return op{}, err
 	}
@@ -194,52 +117,46 @@ func decodeOp(payload []byte) (op, error) {
 // not a record.
 func decodeUntimed(payload []byte) (op, error) {
 	if len(payload) == 0 {
-		return op{}, errBadRecord
+		return op{}, journal.ErrBadRecord
 	}
 	o := op{kind: payload[0]}
-	d := decoder{b: payload[1:]}
+	d := journal.NewDecoder(payload[1:])
 	switch o.kind {
 	case opDeleteTopic:
-		o.topic = d.string()
+		o.topic = d.Str()
 	case opDeleteGroup:
-		o.group = d.string()
+		o.group = d.Str()
 	case opMembers:
-		o.group = d.string()
-		o.members = d.bool()
+		o.group = d.Str()
+		o.members = d.Bool()
 	case opTxnEnd:
-		o.group = d.string()
-		o.producerID = d.varint()
-		o.commit = d.bool()
+		o.group = d.Str()
+		o.producerID = d.Varint()
+		o.commit = d.Bool()
 	case opCommit, opDelete, opTxnCommit:
-		o.group = d.string()
+		o.group = d.Str()
 		if o.kind == opTxnCommit {
-			o.producerID = d.varint()
+			o.producerID = d.Varint()
 		}
-		n := d.uvarint()
-		if n > uint64(len(d.b)) { // every entry takes at least one byte
-			d.fail()
-		}
+		n := d.Count()
 		o.entries = make([]offsetEntry, 0, n)
 		for range n {
-			if d.err != nil {
+			if d.Err() != nil {
 				break
 			}
-			e := offsetEntry{topic: d.string(), partition: d.int32()}
+			e := offsetEntry{topic: d.Str(), partition: d.Int32()}
 			if o.kind != opDelete {
-				e.offset = d.varint()
-				e.epoch = d.int32()
-				e.metadata = d.string()
+				e.offset = d.Varint()
+				e.epoch = d.Int32()
+				e.metadata = d.Str()
 			}
 			o.entries = append(o.entries, e)
 		}
 	default:
-		return op{}, fmt.Errorf("%w: kind %d", errBadRecord, o.kind)
+		return op{}, fmt.Errorf("%w: kind %d", journal.ErrBadRecord, o.kind)
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail()
-	}
-	if d.err != nil {
-		return op{}, d.err
+	if err := d.Finish(); err != nil {
+		return op{}, err
 	}
 	return o, nil
 }

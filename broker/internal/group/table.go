@@ -9,7 +9,7 @@ import (
 
 // The in-memory side of the store: committed offsets, the transactions' pending ones,
 // how log records change them and how they are written back as records. Every method
-// here runs with s.mu held, except those that take it themselves.
+// here runs with the journal locked, except those that take it themselves.
 
 // partitionOffsets is offsets by topic and partition.
 type partitionOffsets map[string]map[int32]committed
@@ -42,7 +42,8 @@ type activity struct {
 	members bool
 }
 
-// apply changes the in-memory table; s.mu is held (or the store is not shared yet).
+// apply changes the in-memory table; the journal is locked (or the store is not shared
+// yet).
 func (s *store) apply(o *op) {
 	s.order++
 	switch o.kind {
@@ -151,7 +152,7 @@ func (s *store) dropEmpty(group string) {
 	}
 }
 
-// holds reports whether group has committed or pending offsets; s.mu is held.
+// holds reports whether group has committed or pending offsets; the journal is locked.
 func (s *store) holds(group string) bool {
 	return len(s.offsets[group]) > 0 || len(s.pending[group]) > 0
 }
@@ -159,7 +160,7 @@ func (s *store) holds(group string) bool {
 // snapshot returns records that rebuild the table: a commit per group and, for the
 // partitions with pending transactional offsets, their committed and pending offsets in
 // the order they were written, which decides what a transaction's commit replaces; then
-// an opMembers record per group, timed as its latest activity. s.mu is held.
+// an opMembers record per group, timed as its latest activity. The journal is locked.
 func (s *store) snapshot() []op {
 	type item struct {
 		kind       byte
@@ -243,8 +244,8 @@ type fetchedTopic struct {
 // partition it has committed offsets for (in topic and partition order) when req is nil.
 // With requireStable, partitions with pending transactional offsets are unstable.
 func (s *store) lookup(group string, req []topicPartitions, requireStable bool) []fetchedTopic {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.j.Lock()
+	defer s.j.Unlock()
 	topics := s.offsets[group]
 	if req == nil {
 		for _, t := range slices.Sorted(maps.Keys(topics)) {
@@ -268,7 +269,7 @@ func (s *store) lookup(group string, req []topicPartitions, requireStable bool) 
 }
 
 // hasPending reports whether any producer has a pending offset of the partition in
-// group; s.mu is held.
+// group; the journal is locked.
 func (s *store) hasPending(group, topic string, partition int32) bool {
 	for _, topics := range s.pending[group] {
 		if topics.has(topic, partition) {
@@ -280,23 +281,23 @@ func (s *store) hasPending(group, topic string, partition int32) bool {
 
 // hasPendingTxn reports whether the producer has pending offsets in group.
 func (s *store) hasPendingTxn(group string, producerID int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.j.Lock()
+	defer s.j.Unlock()
 	return len(s.pending[group][producerID]) > 0
 }
 
 // hasGroup reports whether group has committed or pending offsets.
 func (s *store) hasGroup(group string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.j.Lock()
+	defer s.j.Unlock()
 	return s.holds(group)
 }
 
 // idleSince returns when group was last used, in Unix milliseconds, if its offsets may
 // expire: it has committed offsets, none pending and no members.
 func (s *store) idleSince(group string) (int64, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.j.Lock()
+	defer s.j.Unlock()
 	a := s.activity[group]
 	if len(s.offsets[group]) == 0 || len(s.pending[group]) > 0 || a.members {
 		return 0, false
@@ -306,8 +307,8 @@ func (s *store) idleSince(group string) (int64, bool) {
 
 // groups returns the groups with committed or pending offsets.
 func (s *store) groups() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.j.Lock()
+	defer s.j.Unlock()
 	gs := slices.Collect(maps.Keys(s.offsets))
 	for g := range s.pending {
 		if _, ok := s.offsets[g]; !ok {
@@ -319,8 +320,8 @@ func (s *store) groups() []string {
 
 // groupsWithTopic returns the groups that have committed or pending offsets of topic.
 func (s *store) groupsWithTopic(topic string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.j.Lock()
+	defer s.j.Unlock()
 	var gs []string
 	for g, topics := range s.offsets {
 		if _, ok := topics[topic]; ok {

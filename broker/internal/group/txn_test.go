@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/eddy-io/eddy/broker/internal/journal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -367,15 +368,12 @@ func TestTxnCommitKeepsNewerOffsets(t *testing.T) {
 // forceCompaction rewrites c's offsets log now.
 func forceCompaction(t *testing.T, c *Coordinator) {
 	t.Helper()
-	path := filepath.Join(c.store.dir, logFile)
+	path := filepath.Join(c.opts.Dir, logFile)
 	before, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.store.mu.Lock()
-	c.store.compactAt = 0
-	c.store.mu.Unlock()
-	if err := c.store.compact(t.Context()); err != nil {
+	if err := c.store.j.Rebase(true); err != nil {
 		t.Fatal(err)
 	}
 	after, err := os.Stat(path)
@@ -389,10 +387,7 @@ func forceCompaction(t *testing.T, c *Coordinator) {
 
 func TestOffsetsLogCompactionKeepsPending(t *testing.T) {
 	dir := t.TempDir()
-	c := newCoord(t, Options{Dir: dir, Sync: true})
-	c.store.mu.Lock()
-	c.store.compactAt = 4 << 10 // compact after a few KiB
-	c.store.mu.Unlock()
+	c := newCoord(t, Options{Dir: dir, Sync: true, minCompact: 4 << 10}) // compact after a few KiB
 	mustTxn(t, c, "txn", 7, "t", map[int32]int64{0: 100, 1: 101})
 	for i := range 200 {
 		commit(t, c, "g", "", -1, "t", map[int32]int64{int32(i % 3): int64(i)})
@@ -492,10 +487,10 @@ func TestTxnRecordEncoding(t *testing.T) {
 	}
 	bad := (&op{kind: opTxnEnd, group: "g", producerID: 5}).encode(nil)
 	bad[len(bad)-1] = 2
-	if _, err := decodeOp(bad); !errors.Is(err, errBadRecord) {
+	if _, err := decodeOp(bad); !errors.Is(err, journal.ErrBadRecord) {
 		t.Fatalf("commit flag 2: %v", err)
 	}
-	if _, err := decodeOp(append((&op{kind: opTxnEnd, group: "g"}).encode(nil), 0)); !errors.Is(err, errBadRecord) {
+	if _, err := decodeOp(append((&op{kind: opTxnEnd, group: "g"}).encode(nil), 0)); !errors.Is(err, journal.ErrBadRecord) {
 		t.Fatalf("trailing byte: %v", err)
 	}
 }

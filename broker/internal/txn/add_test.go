@@ -64,10 +64,10 @@ func TestAddPartitionsBeginsAndExtends(t *testing.T) {
 	if st.State != "Ongoing" || st.StartTimestamp != start.UnixMilli() {
 		t.Fatalf("after first add: %+v", st)
 	}
-	written := e.c.store.written
+	written := e.c.store.j.Written()
 	e.clock.advance(1000)
 	e.mustAdd("x", pid, epoch, tp("t", 0)) // already in: nothing to log
-	if e.c.store.written != written {
+	if e.c.store.j.Written() != written {
 		t.Fatal("re-adding a partition was logged")
 	}
 	e.mustAdd("x", pid, epoch, tp("t", 1))

@@ -88,6 +88,10 @@ type Options struct {
 	// AbortInterval is how often timed-out transactions are aborted, decided ones whose
 	// markers failed are retried and idle IDs expired. Default DefaultAbortInterval.
 	AbortInterval time.Duration
+
+	// minCompact, when set, is the size below which the state log is not compacted,
+	// lowered by tests.
+	minCompact int64
 }
 
 // Coordinator runs every transactional ID of the broker.
@@ -159,7 +163,7 @@ func New(ctx context.Context, opts Options) (*Coordinator, error) {
 	if opts.AbortInterval <= 0 {
 		opts.AbortInterval = DefaultAbortInterval
 	}
-	st, states, err := openStore(opts.Dir, opts.Sync, opts.Logger)
+	st, states, err := openStore(opts.Dir, opts.Sync, opts.Logger, opts.minCompact)
 	if err != nil {
 		return nil, err
 	}

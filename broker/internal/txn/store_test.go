@@ -11,7 +11,7 @@ import (
 
 func appendFrame(dst, payload []byte) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(payload)))
-	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(payload, castagnoli))
+	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(payload, crc32.MakeTable(crc32.Castagnoli)))
 	return append(dst, payload...)
 }
 
@@ -65,11 +65,7 @@ func TestRecordRoundTrip(t *testing.T) {
 // The log is rewritten once it is much larger than the live states, and stays bounded
 // under a long run of transactions on a few IDs.
 func TestLogCompaction(t *testing.T) {
-	e := newEnv(t, nil)
-	e.c.store.mu.Lock()
-	e.c.store.minCompact = 4 << 10
-	e.c.store.compactAt = 4 << 10
-	e.c.store.mu.Unlock()
+	e := newEnv(t, func(o *Options) { o.minCompact = 4 << 10 })
 	path := filepath.Join(e.opts.Dir, logFile)
 	type prod struct {
 		pid   int64
