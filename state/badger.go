@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
-	"github.com/google/btree"
 )
 
 // Key layout inside one Badger instance: user keys behind dataPrefix, the commit marker
@@ -37,7 +36,7 @@ var markerKey = []byte{metaPrefix, 'c'}
 type badgerEngine struct {
 	mu           sync.RWMutex
 	db           *badger.DB
-	pending      *btree.BTreeG[treeItem]
+	pending      *sharedTree // the overlay; iterators read it in place
 	pendingBytes int
 	maxPending   int
 	ts           uint64 // newest version written; reads see everything up to it
@@ -60,7 +59,7 @@ type badgerEngine struct {
 func openBadgerEngine(db *badger.DB, opts badger.Options, restoreOpts *badger.Options, maxPending int) (*badgerEngine, error) {
 	e := &badgerEngine{
 		db:          db,
-		pending:     newTree(),
+		pending:     newSharedTree(newTree()),
 		maxPending:  maxPending,
 		iters:       map[*badgerIterator]struct{}{},
 		opts:        opts,
@@ -161,7 +160,7 @@ func (e *badgerEngine) Get(key []byte) ([]byte, bool, error) {
 	if e.closed {
 		return nil, false, ErrClosed
 	}
-	if it, ok := e.pending.Get(treeItem{key: key}); ok {
+	if it, ok := e.pending.t.Get(treeItem{key: key}); ok {
 		if it.del {
 			return nil, false, nil
 		}
@@ -204,7 +203,7 @@ func (e *badgerEngine) Delete(key []byte) error {
 }
 
 func (e *badgerEngine) addPending(it treeItem) {
-	e.pending.ReplaceOrInsert(it)
+	e.pending.forWrite().ReplaceOrInsert(it)
 	e.pendingBytes += len(it.key) + len(it.value) + pendingOverhead
 }
 
@@ -219,14 +218,14 @@ func (e *badgerEngine) maybeSpill() error {
 // unique, so one version serves them all. If the write fails the overlay is kept (it
 // hides whatever part landed) and the next spill rewrites it at a newer version.
 func (e *badgerEngine) spill() error {
-	if e.pending.Len() == 0 {
+	if e.pending.t.Len() == 0 {
 		return nil
 	}
 	e.ts++
 	wb := e.db.NewWriteBatchAt(e.ts)
 	defer wb.Cancel()
 	var err error
-	e.pending.Ascend(func(it treeItem) bool {
+	e.pending.t.Ascend(func(it treeItem) bool {
 		if it.del {
 			err = wb.Delete(dataKey(it.key))
 		} else {
@@ -240,7 +239,7 @@ func (e *badgerEngine) spill() error {
 	if err != nil {
 		return fmt.Errorf("state: write to badger: %w", err)
 	}
-	e.pending = newTree()
+	e.pending.replace(newTree())
 	e.pendingBytes = 0
 	return nil
 }
@@ -254,7 +253,7 @@ func (e *badgerEngine) DeletePrefix(prefix []byte) error {
 		return err
 	}
 	var doomed [][]byte
-	e.pending.AscendGreaterOrEqual(treeItem{key: prefix}, func(it treeItem) bool {
+	e.pending.t.AscendGreaterOrEqual(treeItem{key: prefix}, func(it treeItem) bool {
 		if !bytes.HasPrefix(it.key, prefix) {
 			return false
 		}
@@ -291,7 +290,7 @@ func (e *badgerEngine) Iterate(from, to []byte, reverse bool) (Iterator, error) 
 		readTs:  e.ts,
 		txn:     txn,
 		bit:     bit,
-		over:    newTreeCursor(e.pending.Clone(), from, to, reverse),
+		over:    e.pending.cursor(from, to, reverse),
 		from:    from,
 		to:      to,
 		reverse: reverse,
@@ -337,7 +336,7 @@ func (e *badgerEngine) Commit(offsets map[string]int64) error {
 	// An overlay that fits in one Badger transaction goes in with the marker: one synced
 	// write instead of two, and Badger replays a transaction whole or not at all.
 	// pendingBytes counts more per entry than Badger does, so this rarely guesses wrong.
-	if e.pendingBytes < int(e.db.MaxBatchSize()) && e.pending.Len() < int(e.db.MaxBatchCount()) {
+	if e.pendingBytes < int(e.db.MaxBatchSize()) && e.pending.t.Len() < int(e.db.MaxBatchCount()) {
 		err := e.writeMarker(offsets, true)
 		if !errors.Is(err, badger.ErrTxnTooBig) {
 			return err
@@ -360,7 +359,7 @@ func (e *badgerEngine) writeMarker(offsets map[string]int64, withPending bool) e
 	defer txn.Discard()
 	var err error
 	if withPending {
-		e.pending.Ascend(func(it treeItem) bool {
+		e.pending.t.Ascend(func(it treeItem) bool {
 			if it.del {
 				err = txn.Delete(dataKey(it.key))
 			} else {
@@ -381,7 +380,7 @@ func (e *badgerEngine) writeMarker(offsets map[string]int64, withPending bool) e
 		return fmt.Errorf("state: commit: %w", err)
 	}
 	if withPending {
-		e.pending = newTree()
+		e.pending.replace(newTree())
 		e.pendingBytes = 0
 	}
 	e.commitTs = c
@@ -552,9 +551,9 @@ func (e *badgerEngine) Close() error {
 	return nil
 }
 
-// badgerIterator merges a Clone of the overlay with a Badger iterator reading at the
-// version current when Iterate was called; overlay entries win and its tombstones hide
-// keys.
+// badgerIterator merges the overlay as it was when Iterate was called (see sharedTree)
+// with a Badger iterator reading at the version current then; overlay entries win and
+// its tombstones hide keys.
 type badgerIterator struct {
 	e        *badgerEngine
 	readTs   uint64
@@ -672,6 +671,7 @@ func (it *badgerIterator) Close() error {
 func (it *badgerIterator) release() {
 	it.bit.Close()
 	it.txn.Discard()
+	it.over.release()
 	it.over = nil
 	delete(it.e.iters, it)
 }

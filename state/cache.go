@@ -2,15 +2,14 @@ package state
 
 import (
 	"bytes"
-	"container/list"
 	"sync"
 
 	"github.com/google/btree"
 )
 
 // cacheEntryOverhead is what one cache entry costs beyond its key and value bytes (map
-// slot, list elements, B-tree slot, struct), counted against the byte budget so that a
-// cache of many tiny entries stays bounded too.
+// slot, struct with its list links, B-tree slot while dirty), counted against the byte
+// budget so that a cache of many tiny entries stays bounded too.
 const cacheEntryOverhead = 128
 
 // byteFlushListener receives each record the cache writes to the layer below, with the
@@ -22,12 +21,76 @@ type byteFlushListener func(key, newValue, oldValue []byte) error
 type cacheEntry struct {
 	key, value []byte
 	dirty      bool
-	lru        *list.Element // in cachingEngine.lru, most recently used at the front
-	dirtyElem  *list.Element // in cachingEngine.dirty while dirty
-	gone       bool          // removed from the cache
+	gone       bool // removed from the cache
+	// links holds the entry's place in cachingEngine.lru and, while dirty, in
+	// cachingEngine.dirty: lists through the entries themselves, so that caching a key
+	// allocates no list elements for the collector to trace.
+	links [2]entryLinks
 }
 
 func (e *cacheEntry) size() int64 { return int64(len(e.key) + len(e.value) + cacheEntryOverhead) }
+
+// entryLinks are an entry's neighbours in one entryList.
+type entryLinks struct{ prev, next *cacheEntry }
+
+// entryList is a doubly linked list of cache entries through their links[which].
+type entryList struct {
+	which      int
+	head, tail *cacheEntry
+}
+
+func (l *entryList) pushFront(e *cacheEntry) {
+	e.links[l.which] = entryLinks{next: l.head}
+	if l.head != nil {
+		l.head.links[l.which].prev = e
+	} else {
+		l.tail = e
+	}
+	l.head = e
+}
+
+func (l *entryList) pushBack(e *cacheEntry) {
+	e.links[l.which] = entryLinks{prev: l.tail}
+	if l.tail != nil {
+		l.tail.links[l.which].next = e
+	} else {
+		l.head = e
+	}
+	l.tail = e
+}
+
+// remove takes e, which must be in the list, out of it.
+func (l *entryList) remove(e *cacheEntry) {
+	ln := e.links[l.which]
+	if ln.prev != nil {
+		ln.prev.links[l.which].next = ln.next
+	} else {
+		l.head = ln.next
+	}
+	if ln.next != nil {
+		ln.next.links[l.which].prev = ln.prev
+	} else {
+		l.tail = ln.prev
+	}
+	e.links[l.which] = entryLinks{}
+}
+
+func (l *entryList) moveToFront(e *cacheEntry) {
+	if l.head != e {
+		l.remove(e)
+		l.pushFront(e)
+	}
+}
+
+func (l *entryList) moveToBack(e *cacheEntry) {
+	if l.tail != e {
+		l.remove(e)
+		l.pushBack(e)
+	}
+}
+
+// next returns the entry after e in the list.
+func (l *entryList) next(e *cacheEntry) *cacheEntry { return e.links[l.which].next }
 
 // cachingEngine is Kafka Streams' record cache for one store: writes stay in memory and
 // the last write to a key within a commit interval is the only one passed down, so the
@@ -41,25 +104,35 @@ type cachingEngine struct {
 	inner    Engine
 	maxBytes int64
 
-	mu       sync.Mutex
-	entries  map[string]*cacheEntry
-	sorted   *btree.BTreeG[*cacheEntry]
-	lru      *list.List // of *cacheEntry
-	dirty    list.List  // of *cacheEntry, in the order of their last write
-	bytes    int64
-	listener byteFlushListener
-	closed   bool
+	mu      sync.Mutex
+	entries map[string]*cacheEntry
+	// dirtySorted orders the dirty entries by key for Iterate. Clean ones stay out of it:
+	// keeping every entry there made each read that filled the cache, and each eviction,
+	// pay two B-tree updates over the whole cache.
+	dirtySorted *btree.BTreeG[*cacheEntry]
+	lru         entryList // every entry, most recently used at the head
+	dirty       entryList // the dirty entries, in the order of their last write
+	bytes       int64
+	listener    byteFlushListener
+	closed      bool
 }
+
+// Which of an entry's links each list uses.
+const (
+	lruLinks = iota
+	dirtyLinks
+)
 
 func newCachingEngine(inner Engine, maxBytes int64) *cachingEngine {
 	return &cachingEngine{
 		inner:    inner,
 		maxBytes: maxBytes,
 		entries:  make(map[string]*cacheEntry),
-		sorted: btree.NewG(16, func(a, b *cacheEntry) bool {
+		dirtySorted: btree.NewG(16, func(a, b *cacheEntry) bool {
 			return bytes.Compare(a.key, b.key) < 0
 		}),
-		lru: list.New(),
+		lru:   entryList{which: lruLinks},
+		dirty: entryList{which: dirtyLinks},
 	}
 }
 
@@ -95,7 +168,7 @@ func (c *cachingEngine) Get(key []byte) ([]byte, bool, error) {
 		return nil, false, ErrClosed
 	}
 	if e, ok := c.entries[string(key)]; ok {
-		c.lru.MoveToFront(e.lru)
+		c.lru.moveToFront(e)
 		c.mu.Unlock()
 		return e.value, e.value != nil, nil
 	}
@@ -139,7 +212,7 @@ func (c *cachingEngine) write(key, value []byte) error {
 		c.bytes -= e.size()
 		e.value = value
 		c.bytes += e.size()
-		c.lru.MoveToFront(e.lru)
+		c.lru.moveToFront(e)
 		c.markDirty(e)
 	} else {
 		e := &cacheEntry{key: bytes.Clone(key), value: value}
@@ -155,11 +228,10 @@ func (c *cachingEngine) write(key, value []byte) error {
 	return notify(l, recs)
 }
 
-// insert adds a new entry as the most recently used one.
+// insert adds a new, clean entry as the most recently used one.
 func (c *cachingEngine) insert(e *cacheEntry) {
 	c.entries[string(e.key)] = e
-	c.sorted.ReplaceOrInsert(e)
-	e.lru = c.lru.PushFront(e)
+	c.lru.pushFront(e)
 	c.bytes += e.size()
 }
 
@@ -170,31 +242,38 @@ func (c *cachingEngine) remove(e *cacheEntry) {
 	}
 	e.gone = true
 	delete(c.entries, string(e.key))
-	c.sorted.Delete(e)
-	c.lru.Remove(e.lru)
-	if e.dirtyElem != nil {
-		c.dirty.Remove(e.dirtyElem)
-		e.dirtyElem = nil
-	}
+	c.lru.remove(e)
+	c.unmarkDirty(e)
 	c.bytes -= e.size()
 }
 
 // markDirty moves e to the end of the flush order: the order of last writes.
 func (c *cachingEngine) markDirty(e *cacheEntry) {
-	if e.dirtyElem != nil {
-		c.dirty.MoveToBack(e.dirtyElem)
-	} else {
-		e.dirtyElem = c.dirty.PushBack(e)
+	if e.dirty {
+		c.dirty.moveToBack(e)
+		return
 	}
+	c.dirty.pushBack(e)
+	c.dirtySorted.ReplaceOrInsert(e)
 	e.dirty = true
+}
+
+// unmarkDirty takes e out of the dirty list and index if it is there.
+func (c *cachingEngine) unmarkDirty(e *cacheEntry) {
+	if !e.dirty {
+		return
+	}
+	c.dirty.remove(e)
+	c.dirtySorted.Delete(e)
+	e.dirty = false
 }
 
 // evict drops least recently used entries until the cache fits its budget, passing
 // dirty ones down first. An entry whose write fails stays, and the error is returned.
 func (c *cachingEngine) evict() ([]flushed, error) {
 	var recs []flushed
-	for c.bytes > c.maxBytes && c.lru.Len() > 0 {
-		e := c.lru.Back().Value.(*cacheEntry)
+	for c.bytes > c.maxBytes && c.lru.tail != nil {
+		e := c.lru.tail
 		if e.dirty {
 			rec, write, err := c.passDown(e)
 			if err != nil {
@@ -247,11 +326,7 @@ func (c *cachingEngine) markClean(e *cacheEntry) {
 		c.remove(e)
 		return
 	}
-	e.dirty = false
-	if e.dirtyElem != nil {
-		c.dirty.Remove(e.dirtyElem)
-		e.dirtyElem = nil
-	}
+	c.unmarkDirty(e)
 }
 
 // Flush passes every dirty entry down, in the order of their last writes, and hands
@@ -275,9 +350,8 @@ func (c *cachingEngine) Flush() error {
 // flushWhere passes down the dirty entries that match, in flush order.
 func (c *cachingEngine) flushWhere(match func(*cacheEntry) bool) ([]flushed, error) {
 	var recs []flushed
-	for el := c.dirty.Front(); el != nil; {
-		e := el.Value.(*cacheEntry)
-		el = el.Next()
+	for e, next := c.dirty.head, (*cacheEntry)(nil); e != nil; e = next {
+		next = c.dirty.next(e) // passing e down takes it out of the list
 		if !match(e) {
 			continue
 		}
@@ -294,7 +368,9 @@ func (c *cachingEngine) flushWhere(match func(*cacheEntry) bool) ([]flushed, err
 
 // DeletePrefix flushes the dirty entries under prefix first, so that what was written
 // before a segment expired still reaches the changelog and the listener, as in Kafka
-// Streams, then drops them from the cache and below.
+// Streams, then drops them from the cache and below. Finding the clean entries under
+// prefix takes a pass over the cache, which suits its use: dropping a window store's
+// expired segment, once per segment interval.
 func (c *cachingEngine) DeletePrefix(prefix []byte) error {
 	c.mu.Lock()
 	if c.closed {
@@ -304,16 +380,10 @@ func (c *cachingEngine) DeletePrefix(prefix []byte) error {
 	under := func(e *cacheEntry) bool { return bytes.HasPrefix(e.key, prefix) }
 	recs, err := c.flushWhere(under)
 	if err == nil {
-		var drop []*cacheEntry
-		c.sorted.AscendGreaterOrEqual(&cacheEntry{key: prefix}, func(e *cacheEntry) bool {
-			if !under(e) {
-				return false
+		for _, e := range c.entries {
+			if under(e) {
+				c.remove(e)
 			}
-			drop = append(drop, e)
-			return true
-		})
-		for _, e := range drop {
-			c.remove(e)
 		}
 		err = c.inner.DeletePrefix(prefix)
 	}
@@ -334,22 +404,20 @@ func (c *cachingEngine) Iterate(from, to []byte, reverse bool) (Iterator, error)
 	}
 	var snap []cachedRecord
 	visit := func(e *cacheEntry) bool {
-		if e.dirty {
-			snap = append(snap, cachedRecord{key: e.key, value: e.value})
-		}
+		snap = append(snap, cachedRecord{key: e.key, value: e.value})
 		return true
 	}
 	lo, hi := &cacheEntry{key: from}, &cacheEntry{key: to}
 	switch {
 	case from != nil && to != nil && bytes.Compare(from, to) >= 0:
 	case from != nil && to != nil:
-		c.sorted.AscendRange(lo, hi, visit)
+		c.dirtySorted.AscendRange(lo, hi, visit)
 	case from != nil:
-		c.sorted.AscendGreaterOrEqual(lo, visit)
+		c.dirtySorted.AscendGreaterOrEqual(lo, visit)
 	case to != nil:
-		c.sorted.AscendLessThan(hi, visit)
+		c.dirtySorted.AscendLessThan(hi, visit)
 	default:
-		c.sorted.Ascend(visit)
+		c.dirtySorted.Ascend(visit)
 	}
 	inner, err := c.inner.Iterate(from, to, reverse)
 	c.mu.Unlock()
@@ -389,8 +457,8 @@ func (c *cachingEngine) Close() error {
 		return nil
 	}
 	c.closed = true
-	c.entries, c.sorted, c.lru = nil, nil, nil
-	c.dirty.Init()
+	c.entries, c.dirtySorted = nil, nil
+	c.lru.head, c.lru.tail, c.dirty.head, c.dirty.tail = nil, nil, nil, nil
 	c.mu.Unlock()
 	return c.inner.Close()
 }

@@ -1,8 +1,11 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -333,6 +336,85 @@ func TestMergedIteratorReverse(t *testing.T) {
 		mustOK(t, err)
 		if got := fmt.Sprint(kvs); got != "[{b 10} {bb 11} {c 2}]" {
 			t.Fatalf("Range = %s", got)
+		}
+	})
+}
+
+// TestCacheRandomOps checks a small cache (so that reads and writes keep evicting)
+// against a map under random writes, reads, ranges, flushes and prefix deletes, and
+// that everything it passed down, and only that, is below it after each flush.
+func TestCacheRandomOps(t *testing.T) {
+	forEachStoreEngine(t, func(t *testing.T, p Provider) {
+		inner := openStoreEngine(t, p, "kv")
+		c := newCachingEngine(inner, 8*(2+4+cacheEntryOverhead))
+		defer c.Close()
+		rng := rand.New(rand.NewPCG(3, 4))
+		model := map[string]string{}
+		key := func() []byte { return fmt.Appendf(nil, "%c%c", 'a'+rng.IntN(4), 'a'+rng.IntN(6)) }
+		sorted := func(from, to []byte) []string {
+			var out []string
+			for _, k := range slices.Sorted(maps.Keys(model)) {
+				if (from == nil || k >= string(from)) && (to == nil || k < string(to)) {
+					out = append(out, k+"="+model[k])
+				}
+			}
+			return out
+		}
+		for i := range 4000 {
+			switch op := rng.IntN(100); {
+			case op < 40:
+				k, v := key(), fmt.Sprintf("%04d", i)
+				mustOK(t, c.Put(k, []byte(v)))
+				model[string(k)] = v
+			case op < 55:
+				k := key()
+				mustOK(t, c.Delete(k))
+				delete(model, string(k))
+			case op < 57:
+				pre := key()[:1]
+				mustOK(t, c.DeletePrefix(pre))
+				maps.DeleteFunc(model, func(k, _ string) bool { return k[0] == pre[0] })
+			case op < 62:
+				mustOK(t, c.Flush())
+				if got, want := scan(t, inner, nil, nil, false), sorted(nil, nil); !slices.Equal(got, want) {
+					t.Fatalf("op %d: below the cache after Flush %q, want %q", i, got, want)
+				}
+			case op < 85:
+				k := key()
+				v, found, err := c.Get(k)
+				mustOK(t, err)
+				if mv, ok := model[string(k)]; ok != found || string(v) != mv {
+					t.Fatalf("op %d: Get(%s) = %q %v, want %q %v", i, k, v, found, mv, ok)
+				}
+			default:
+				from, to, reverse := key(), key(), rng.IntN(2) == 0
+				want := sorted(from, to)
+				if bytes.Compare(from, to) >= 0 {
+					want = nil
+				}
+				if reverse {
+					slices.Reverse(want)
+				}
+				if got := scan(t, c, from, to, reverse); !slices.Equal(got, want) {
+					t.Fatalf("op %d: Iterate(%s, %s, %v) = %q, want %q", i, from, to, reverse, got, want)
+				}
+			}
+			if c.bytes > c.maxBytes {
+				t.Fatalf("op %d: cache holds %d bytes, budget %d", i, c.bytes, c.maxBytes)
+			}
+			var n int
+			var size int64
+			for e := c.lru.head; e != nil; e = c.lru.next(e) {
+				n++
+				size += e.size()
+			}
+			var dirty int
+			for e := c.dirty.head; e != nil; e = c.dirty.next(e) {
+				dirty++
+			}
+			if n != len(c.entries) || size != c.bytes || dirty != c.dirtySorted.Len() {
+				t.Fatalf("op %d: lru has %d entries of %d bytes, map %d, counted %d bytes; dirty list %d, index %d", i, n, size, len(c.entries), c.bytes, dirty, c.dirtySorted.Len())
+			}
 		}
 	})
 }

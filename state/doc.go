@@ -5,9 +5,11 @@
 // # Engines
 //
 // An Engine is one store of one task, opened through a Provider. NewMemoryProvider
-// keeps each store in a copy-on-write B-tree (github.com/google/btree): Iterate and
-// Commit take O(1) Clones, so iterators see a snapshot and a store reopened from the
-// same provider is at its last Commit. NewBadgerProvider keeps state on disk.
+// keeps each store in a copy-on-write B-tree (github.com/google/btree). Iterators read
+// the tree in place, and a write made while one may still read it first moves the
+// engine to an O(1) Clone, so iterators see a snapshot without every lookup making the
+// next write copy its path; a store reopened from the same provider is at its last
+// Commit. NewBadgerProvider keeps state on disk.
 //
 // # One Badger instance per task and store
 //
@@ -64,8 +66,8 @@
 // for 1,000 Puts and their Commit.
 //
 // Iterators read a Badger snapshot at the version current when Iterate was called plus
-// a Clone of the overlay; Badger may discard old versions below the last commit and
-// the oldest open iterator's version.
+// the overlay as it was then, shared as the memory engine's tree is; Badger may discard
+// old versions below the last commit and the oldest open iterator's version.
 //
 // # Bulk restore
 //

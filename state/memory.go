@@ -11,100 +11,6 @@ import (
 	"github.com/google/btree"
 )
 
-// btreeDegree suits byte-slice items: nodes of a few hundred pointers keep the tree
-// shallow without making copy-on-write copies expensive.
-const btreeDegree = 32
-
-// cursorChunk is how many items a tree cursor copies out per descent, trading a
-// little memory per open iterator against one O(log n) descent per item.
-const cursorChunk = 128
-
-// treeItem is one key of an ordered tree; del marks a tombstone in the Badger engine's
-// overlay of uncommitted writes (the memory engine never stores one).
-type treeItem struct {
-	key, value []byte
-	del        bool
-}
-
-func lessItem(a, b treeItem) bool { return bytes.Compare(a.key, b.key) < 0 }
-
-func newTree() *btree.BTreeG[treeItem] { return btree.NewG(btreeDegree, lessItem) }
-
-// treeCursor walks [from, to) of a tree that nobody writes any more (a Clone), so it can
-// copy items out in chunks instead of holding the tree's callback iteration open.
-type treeCursor struct {
-	tree     *btree.BTreeG[treeItem]
-	from, to []byte
-	reverse  bool
-
-	buf     []treeItem
-	pos     int
-	last    []byte
-	started bool
-	done    bool
-}
-
-func newTreeCursor(tree *btree.BTreeG[treeItem], from, to []byte, reverse bool) *treeCursor {
-	c := &treeCursor{tree: tree, from: from, to: to, reverse: reverse}
-	c.fill()
-	return c
-}
-
-// valid reports whether the cursor is on an item.
-func (c *treeCursor) valid() bool { return c.pos < len(c.buf) }
-
-// item returns the current item; valid must be true.
-func (c *treeCursor) item() treeItem { return c.buf[c.pos] }
-
-// next moves to the following item in the cursor's direction.
-func (c *treeCursor) next() {
-	c.pos++
-	if c.pos >= len(c.buf) && !c.done {
-		c.fill()
-	}
-}
-
-func (c *treeCursor) fill() {
-	if n := len(c.buf); n > 0 {
-		c.last, c.started = c.buf[n-1].key, true
-	}
-	c.buf, c.pos = c.buf[:0], 0
-	visit := func(it treeItem) bool {
-		if c.started && bytes.Equal(it.key, c.last) {
-			return true
-		}
-		if c.reverse {
-			if c.to != nil && bytes.Compare(it.key, c.to) >= 0 {
-				return true
-			}
-			if c.from != nil && bytes.Compare(it.key, c.from) < 0 {
-				return false
-			}
-		} else if c.to != nil && bytes.Compare(it.key, c.to) >= 0 {
-			return false
-		}
-		c.buf = append(c.buf, it)
-		return len(c.buf) < cursorChunk
-	}
-	switch {
-	case c.reverse && c.started:
-		c.tree.DescendLessOrEqual(treeItem{key: c.last}, visit)
-	case c.reverse && c.to != nil:
-		c.tree.DescendLessOrEqual(treeItem{key: c.to}, visit)
-	case c.reverse:
-		c.tree.Descend(visit)
-	case c.started:
-		c.tree.AscendGreaterOrEqual(treeItem{key: c.last}, visit)
-	case c.from != nil:
-		c.tree.AscendGreaterOrEqual(treeItem{key: c.from}, visit)
-	default:
-		c.tree.Ascend(visit)
-	}
-	if len(c.buf) < cursorChunk {
-		c.done = true
-	}
-}
-
 // memoryStore is what a memory provider keeps of a closed engine: its state at the
 // last Commit, so that reopening behaves like reopening a Badger engine.
 type memoryStore struct {
@@ -147,7 +53,7 @@ func (p *memoryProvider) Open(task, name string) (Engine, error) {
 		p.stores[id] = st
 	}
 	e := &memoryEngine{
-		tree:    st.tree,
+		tree:    newSharedTree(st.tree),
 		undo:    map[string]undoEntry{},
 		offsets: maps.Clone(st.offsets),
 	}
@@ -202,10 +108,11 @@ func (p *memoryProvider) Close() error {
 // memoryEngine is an Engine on a copy-on-write B-tree. Writes since the last Commit keep
 // an undo entry per key (its item before the first write), so Commit only forgets them
 // and Close rolls them back. Snapshotting the tree on every Commit instead would make
-// the next writes copy the nodes they touch, which dominated a commit-per-record loop.
+// the next writes copy the nodes they touch, which dominated a commit-per-record loop;
+// iterators share the tree for the same reason (see sharedTree).
 type memoryEngine struct {
 	mu         sync.RWMutex
-	tree       *btree.BTreeG[treeItem]
+	tree       *sharedTree
 	undo       map[string]undoEntry
 	rolledBack *btree.BTreeG[treeItem] // the tree at its last Commit, set by Close
 	offsets    map[string]int64
@@ -224,7 +131,7 @@ func (e *memoryEngine) remember(key []byte) {
 	if _, ok := e.undo[string(key)]; ok {
 		return
 	}
-	it, had := e.tree.Get(treeItem{key: key})
+	it, had := e.tree.t.Get(treeItem{key: key})
 	e.undo[string(key)] = undoEntry{item: it, had: had}
 }
 
@@ -234,7 +141,7 @@ func (e *memoryEngine) Get(key []byte) ([]byte, bool, error) {
 	if e.closed.Load() {
 		return nil, false, ErrClosed
 	}
-	it, ok := e.tree.Get(treeItem{key: key})
+	it, ok := e.tree.t.Get(treeItem{key: key})
 	return it.value, ok, nil
 }
 
@@ -245,7 +152,7 @@ func (e *memoryEngine) Put(key, value []byte) error {
 		return ErrClosed
 	}
 	e.remember(key)
-	e.tree.ReplaceOrInsert(treeItem{key: bytes.Clone(key), value: cloneValue(value)})
+	e.tree.forWrite().ReplaceOrInsert(treeItem{key: bytes.Clone(key), value: cloneValue(value)})
 	return nil
 }
 
@@ -256,7 +163,7 @@ func (e *memoryEngine) Delete(key []byte) error {
 		return ErrClosed
 	}
 	e.remember(key)
-	e.tree.Delete(treeItem{key: key})
+	e.tree.forWrite().Delete(treeItem{key: key})
 	return nil
 }
 
@@ -274,31 +181,34 @@ func (e *memoryEngine) DeletePrefix(prefix []byte) error {
 		doomed = append(doomed, it)
 		return true
 	}
-	e.tree.AscendGreaterOrEqual(treeItem{key: prefix}, visit)
+	e.tree.t.AscendGreaterOrEqual(treeItem{key: prefix}, visit)
+	if len(doomed) == 0 {
+		return nil
+	}
+	tree := e.tree.forWrite()
 	for _, it := range doomed {
 		e.remember(it.key)
-		e.tree.Delete(it)
+		tree.Delete(it)
 	}
 	return nil
 }
 
 func (e *memoryEngine) Iterate(from, to []byte, reverse bool) (Iterator, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	snap := e.tree.Clone()
-	return &memoryIterator{
-		cur:    newTreeCursor(snap, bytes.Clone(from), bytes.Clone(to), reverse),
-		closed: &e.closed,
-	}, nil
+	return &memoryIterator{e: e, cur: e.tree.cursor(bytes.Clone(from), bytes.Clone(to), reverse)}, nil
 }
 
 func (e *memoryEngine) ApproximateCount() int64 {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return int64(e.tree.Len())
+	if e.closed.Load() {
+		return 0
+	}
+	return int64(e.tree.t.Len())
 }
 
 func (e *memoryEngine) Commit(offsets map[string]int64) error {
@@ -332,13 +242,14 @@ func (e *memoryEngine) Restore(batch []KV, offsets map[string]int64) error {
 		e.mu.Unlock()
 		return ErrClosed
 	}
+	tree := e.tree.forWrite()
 	for _, kv := range batch {
 		e.remember(kv.Key)
 		if kv.Value == nil {
-			e.tree.Delete(treeItem{key: kv.Key})
+			tree.Delete(treeItem{key: kv.Key})
 			continue
 		}
-		e.tree.ReplaceOrInsert(treeItem{key: bytes.Clone(kv.Key), value: bytes.Clone(kv.Value)})
+		tree.ReplaceOrInsert(treeItem{key: bytes.Clone(kv.Key), value: bytes.Clone(kv.Value)})
 	}
 	e.mu.Unlock()
 	return e.Commit(offsets)
@@ -350,14 +261,18 @@ func (e *memoryEngine) Close() error {
 		e.mu.Unlock()
 		return nil
 	}
+	tree := e.tree.t
+	if len(e.undo) > 0 {
+		tree = e.tree.forWrite()
+	}
 	for k, u := range e.undo {
 		if u.had {
-			e.tree.ReplaceOrInsert(u.item)
+			tree.ReplaceOrInsert(u.item)
 		} else {
-			e.tree.Delete(treeItem{key: []byte(k)})
+			tree.Delete(treeItem{key: []byte(k)})
 		}
 	}
-	e.rolledBack, e.tree, e.undo = e.tree, nil, nil
+	e.rolledBack, e.tree, e.undo = tree, nil, nil
 	e.mu.Unlock()
 	if e.onClose != nil {
 		e.onClose()
@@ -365,10 +280,11 @@ func (e *memoryEngine) Close() error {
 	return nil
 }
 
-// memoryIterator walks a Clone of the engine's tree taken when Iterate was called.
+// memoryIterator walks the engine's tree as it was when Iterate was called (see
+// sharedTree); it takes the engine's read lock only when its cursor reads the tree.
 type memoryIterator struct {
+	e       *memoryEngine
 	cur     *treeCursor
-	closed  *atomic.Bool // the engine's
 	started bool
 	done    bool
 	item    treeItem
@@ -379,11 +295,21 @@ func (it *memoryIterator) Next() bool {
 	if it.done {
 		return false
 	}
-	if it.closed.Load() {
+	if it.e.closed.Load() {
 		return it.stop(ErrClosed)
 	}
 	if it.started {
-		it.cur.next()
+		if it.cur.atChunkEnd() {
+			it.e.mu.RLock()
+			if it.e.closed.Load() {
+				it.e.mu.RUnlock()
+				return it.stop(ErrClosed)
+			}
+			it.cur.next()
+			it.e.mu.RUnlock()
+		} else {
+			it.cur.next()
+		}
 	}
 	it.started = true
 	if !it.cur.valid() {
@@ -404,7 +330,12 @@ func (it *memoryIterator) Err() error    { return it.err }
 
 func (it *memoryIterator) Close() error {
 	it.stop(it.err)
-	it.cur = nil
+	if it.cur != nil {
+		it.e.mu.RLock()
+		it.cur.release()
+		it.e.mu.RUnlock()
+		it.cur = nil
+	}
 	return nil
 }
 

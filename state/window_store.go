@@ -118,7 +118,34 @@ func (s *WindowStore[K, V]) Delete(key K, windowStart int64) error {
 
 // Get returns the value of key in the window starting at windowStart (the first one
 // put, with RetainDuplicates); found is false when there is none or it has expired.
+// Without duplicates it is one point lookup in the engine.
 func (s *WindowStore[K, V]) Get(key K, windowStart int64) (value V, found bool, err error) {
+	if s.cfg.RetainDuplicates {
+		return s.firstDuplicate(key, windowStart)
+	}
+	kb, err := encodeWindowKey(&s.layers, s.keys, key)
+	if err != nil {
+		return value, false, err
+	}
+	if windowStart < s.seg.minLive() {
+		return value, false, nil
+	}
+	vb, found, err := s.top.Get(s.windowKey(kb, windowStart))
+	if err != nil || !found {
+		return value, false, s.errorf(err)
+	}
+	if vb == nil {
+		vb = []byte{}
+	}
+	if value, err = s.values.Decode(vb); err != nil {
+		return value, false, s.corrupt("value", vb, err)
+	}
+	return value, true, nil
+}
+
+// firstDuplicate is Get with RetainDuplicates, where the window's records differ in
+// their sequence numbers: the first in engine order is the first put.
+func (s *WindowStore[K, V]) firstDuplicate(key K, windowStart int64) (value V, found bool, err error) {
 	it, err := s.Fetch(key, windowStart, windowStart)
 	if err != nil {
 		return value, false, err
@@ -227,16 +254,21 @@ func (s *WindowStore[K, V]) SetFlushListener(f FlushListener[serde.Windowed[K], 
 
 // engineKey lays out segment, windowed key and, with duplicates, a sequence number.
 func (s *WindowStore[K, V]) engineKey(kb []byte, start int64) []byte {
-	prefix := serde.WindowedKeyPrefix(kb)
-	b := make([]byte, 0, segmentPrefixSize+len(prefix)+8+4)
-	b = append(b, segmentPrefix(s.seg.id(start))...)
-	b = append(b, prefix...)
-	b = appendOrdered(b, start)
+	b := s.windowKey(kb, start)
 	if s.cfg.RetainDuplicates {
 		s.seq++
 		b = binary.BigEndian.AppendUint32(b, s.seq)
 	}
 	return b
+}
+
+// windowKey lays out segment and windowed key, with room for a sequence number.
+func (s *WindowStore[K, V]) windowKey(kb []byte, start int64) []byte {
+	prefix := serde.WindowedKeyPrefix(kb)
+	b := make([]byte, 0, segmentPrefixSize+len(prefix)+8+4)
+	b = appendOrdered(b, s.seg.id(start))
+	b = append(b, prefix...)
+	return appendOrdered(b, start)
 }
 
 // split returns the encoded key and the window start of an engine key.

@@ -110,6 +110,9 @@ func TestWindowStoreFetch(t *testing.T) {
 		if err != nil || !found || v != "a@10" {
 			t.Errorf("Get(a, 10) = %q, %v, %v", v, found, err)
 		}
+		if v, found, err := s.Get("a", -20); err != nil || !found || v != "a@-20" {
+			t.Errorf("Get(a, -20) = %q, %v, %v", v, found, err)
+		}
 		if _, found, err := s.Get("a", 11); err != nil || found {
 			t.Errorf("Get(a, 11) found=%v err=%v; want none", found, err)
 		}

@@ -66,14 +66,12 @@ func runJoinSection(ctx context.Context) (string, error) {
 	fmt.Fprintf(&md, "\nOn the broker: the inner join runs as an App with one stream thread against the bundled broker "+
 		"in a child process (as in the application section), over %s records of the same keys and timestamps, alternating "+
 		"between two co-partitioned topics of %d partitions and produced before the clock starts. The join windows "+
-		"have a grace of %v (the driver row has none): a task processes whichever input it has fetched, so one side's stream time runs ahead "+
-		"of the other's and, with no grace, records of the other side are dropped as late; the grace spans the whole input, so the window "+
-		"stores keep every record of the run. The baseline here is not the "+
+		"have no grace, as in the driver row. The baseline here is not the "+
 		"plain loop but an App running the stateless pipeline `Merge` of the two inputs, `MapValues(strings.ToUpper).To` over the same input "+
 		"in the same run, so the ratio is what the join costs on a broker (its two changelogs and output writes included). "+
 		"Rates are input records/s from starting the App until a separate reader has seen every output record (%s joined "+
 		"records; the stateless App writes one per input); each is the median of %d runs.\n\n",
-		thousands(float64(n)), appPartitions, joinBrokerGrace, thousands(float64(n/2)), *appRuns)
+		thousands(float64(n)), appPartitions, thousands(float64(n/2)), *appRuns)
 	md.WriteString("| workload | records | join App records/s | stateless App records/s | join / stateless |\n| --- | ---: | ---: | ---: | ---: |\n")
 	fmt.Fprintf(&md, "| inner join on the broker | %d | %.0f | %.0f | %.3fx |\n", n, join, base, join/base)
 	return md.String(), nil
