@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/eddy-io/eddy/runtime"
 )
 
 // eosChildEnv carries "addr|appID|stateDir" to TestEOSChildProcess.
@@ -25,18 +22,7 @@ func TestEOSChildProcess(t *testing.T) {
 		t.Skip("runs only as TestEOSSIGKILL's subprocess")
 	}
 	parts := strings.Split(spec, "|")
-	cfg := eosConfig(t, parts[0], parts[1], parts[2])
-	// The group drops the killed member soon, so the restarted one gets its tasks.
-	cfg.ClientOptions = append(cfg.ClientOptions, kgo.SessionTimeout(2*time.Second))
-	app, err := runtime.New(transfers(t, nil), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*appTestTimeout)
-	defer cancel()
-	if err := app.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	runUntilKilled(t, transfers(t, nil), eosConfig(t, parts[0], parts[1], parts[2]))
 }
 
 // The balance job killed with SIGKILL in the middle of its work, then restarted on

@@ -27,7 +27,6 @@ func TestAppChildProcess(t *testing.T) {
 	}
 	parts := strings.Split(spec, "|")
 	cfg := appConfig(t, parts[0], parts[1], parts[2])
-	cfg.ClientOptions = append(cfg.ClientOptions, kgo.SessionTimeout(2*time.Second))
 	if len(parts) == 5 {
 		n, err := strconv.Atoi(parts[3])
 		if err != nil {
@@ -35,7 +34,15 @@ func TestAppChildProcess(t *testing.T) {
 		}
 		cfg.StandbyReplicas, cfg.ApplicationServer = n, parts[4]
 	}
-	app, err := runtime.New(wordCount(t, false), cfg)
+	runUntilKilled(t, wordCount(t, false), cfg)
+}
+
+// runUntilKilled runs top as a subprocess instance until the parent test kills it, or
+// a bound passes should the parent die first. The group drops a killed member soon
+// (a 2s session timeout), so a restarted or surviving one gets its tasks.
+func runUntilKilled(t *testing.T, top *runtime.Topology, cfg runtime.Config) {
+	cfg.ClientOptions = append(cfg.ClientOptions, kgo.SessionTimeout(2*time.Second))
+	app, err := runtime.New(top, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
