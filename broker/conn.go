@@ -140,6 +140,7 @@ func (c *conn) readLoop(replies chan<- reply) {
 			return
 		}
 		rep, err := c.b.handleFrame(c.ctx, c.host, body)
+		releaseBody(body)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				c.b.log.Warn("closing connection", "remote", c.remote, "err", err)
@@ -188,7 +189,11 @@ func (c *conn) writeLoop(replies <-chan reply) {
 		}
 		if !rep.noReply {
 			if w.buf == nil {
-				w.buf = getWriteBuf()
+				w.buf = getWriteBuf(responseSizeHint(rep.resp))
+			} else if hint := responseSizeHint(rep.resp); cap(w.buf)-len(w.buf) < hint {
+				// Gathered answers go out first rather than being copied into a larger buffer.
+				w.flush()
+				w.buf = getWriteBuf(hint)
 			}
 			w.buf = encodeResponse(w.buf, rep.corr, rep.resp)
 		}
