@@ -31,7 +31,7 @@ func TestEOSChildProcess(t *testing.T) {
 // changelog written after it (none or one transaction's worth, not the whole log),
 // and every transfer counts exactly once.
 func TestEOSSIGKILL(t *testing.T) {
-	onEOSBrokers(t, func(t *testing.T, addr string) {
+	onBrokers(t, func(t *testing.T, addr string) {
 		const changelog = "eoskill-balances-changelog"
 		createTopic(t, addr, "transfers", 2)
 		createTopic(t, addr, "balances", 1)

@@ -143,7 +143,7 @@ func TestEOSRewindOnFailedCommit(t *testing.T) {
 // a changelog (here with a timeout of a minute) is aborted at start, instead of
 // holding back the restore of that changelog until it times out.
 func TestEOSFencesRetiredThreads(t *testing.T) {
-	onEOSBrokers(t, func(t *testing.T, addr string) {
+	onBrokers(t, func(t *testing.T, addr string) {
 		const appID = "eosretire"
 		createTopic(t, addr, "transfers", 2)
 		createTopic(t, addr, "balances", 1)
@@ -203,7 +203,7 @@ func TestEOSFencesRetiredThreads(t *testing.T) {
 // When one leaves, the other takes its task over from the standby, restoring only
 // the tail, and every count is still committed exactly once.
 func TestEOSStandbyFailover(t *testing.T) {
-	onEOSBrokers(t, func(t *testing.T, addr string) {
+	onBrokers(t, func(t *testing.T, addr string) {
 		const parts = 2
 		createTopic(t, addr, "lines", parts)
 		createTopic(t, addr, "word-counts", 1)

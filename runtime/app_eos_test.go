@@ -15,56 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/eddy-io/eddy/broker"
 	"github.com/eddy-io/eddy/dsl"
 	"github.com/eddy-io/eddy/runtime"
 	"github.com/eddy-io/eddy/serde"
 )
-
-// onEOSBrokers runs fn as parallel subtests against kfake and, when it accepts
-// transactional producers, the bundled broker.
-func onEOSBrokers(t *testing.T, fn func(t *testing.T, addr string)) {
-	t.Run("bundled", func(t *testing.T) {
-		t.Parallel()
-		b, err := broker.New(broker.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", GroupInitialRebalanceDelay: -1, GroupMinSessionTimeout: 500 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		if err := probeTransactions(b.Addr()); err != nil {
-			t.Skipf("the bundled broker does not run transactions: %v", err)
-		}
-		fn(t, b.Addr())
-	})
-	t.Run("kfake", func(t *testing.T) {
-		t.Parallel()
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(500*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		fn(t, c.ListenAddrs()[0])
-	})
-}
-
-// probeTransactions initializes a transactional producer on addr.
-func probeTransactions(addr string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("eddy-probe"), kgo.RequestRetries(1))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, _, err = cl.ProducerID(ctx)
-	return err
-}
 
 // eosConfig is appConfig under exactly-once with the default commit interval.
 func eosConfig(t *testing.T, addr, appID, stateDir string) runtime.Config {
@@ -288,7 +244,7 @@ func checkWordCounts(t *testing.T, r *committedReader, lines []string) {
 // The word count under exactly-once, with a second instance joining midway: every
 // count of every word is committed exactly once.
 func TestEOSWordCount(t *testing.T) {
-	onEOSBrokers(t, func(t *testing.T, addr string) {
+	onBrokers(t, func(t *testing.T, addr string) {
 		createTopic(t, addr, "lines", 4)
 		createTopic(t, addr, "word-counts", 1)
 		cfg := eosConfig(t, addr, "eoswc", t.TempDir())
@@ -307,7 +263,7 @@ func TestEOSWordCount(t *testing.T) {
 // The balance job under exactly-once with two threads: each transfer changes both
 // balances exactly once, and the state matches.
 func TestEOSTransfers(t *testing.T) {
-	onEOSBrokers(t, func(t *testing.T, addr string) {
+	onBrokers(t, func(t *testing.T, addr string) {
 		createTopic(t, addr, "transfers", 4)
 		createTopic(t, addr, "balances", 2)
 		cfg := eosConfig(t, addr, "eostx", t.TempDir())
@@ -359,7 +315,7 @@ func checkStore(t *testing.T, app *runtime.App, values []string) {
 // the last commit (the state rolled back with it, restoring nothing) and every
 // transfer counts once.
 func TestEOSAbortOnProcessingError(t *testing.T) {
-	onEOSBrokers(t, func(t *testing.T, addr string) {
+	onBrokers(t, func(t *testing.T, addr string) {
 		createTopic(t, addr, "transfers", 2)
 		createTopic(t, addr, "balances", 1)
 		dir := t.TempDir()
@@ -430,7 +386,7 @@ func (l *countingListener) OnRestoreEnd(runtime.TopicPartition, string, int64) {
 // producers fence the first's, whose Run fails with ErrFenced, and nothing the fenced
 // one wrote afterwards is committed: the transfers count once.
 func TestEOSFencedZombie(t *testing.T) {
-	onEOSBrokers(t, func(t *testing.T, addr string) {
+	onBrokers(t, func(t *testing.T, addr string) {
 		createTopic(t, addr, "transfers", 2)
 		createTopic(t, addr, "balances", 1)
 		dirA, dirB := t.TempDir(), t.TempDir()
@@ -477,7 +433,7 @@ func TestEOSFencedZombie(t *testing.T) {
 // refused (the group has moved on), so its transaction aborts and it rewinds and
 // rejoins, still running; the transfers count once.
 func TestEOSStalledZombie(t *testing.T) {
-	onEOSBrokers(t, func(t *testing.T, addr string) {
+	onBrokers(t, func(t *testing.T, addr string) {
 		createTopic(t, addr, "transfers", 2)
 		createTopic(t, addr, "balances", 1)
 		var stall atomic.Bool

@@ -19,7 +19,7 @@ import (
 func TestAppDoesNotWaitForTransactionMarkers(t *testing.T) {
 	for name, g := range map[string]runtime.ProcessingGuarantee{"at-least-once": runtime.AtLeastOnce, "exactly-once": runtime.ExactlyOnce} {
 		t.Run(name, func(t *testing.T) {
-			onEOSBrokers(t, func(t *testing.T, addr string) {
+			onBrokers(t, func(t *testing.T, addr string) {
 				for _, topic := range []string{"a", "b", "out"} {
 					createTopic(t, addr, topic, 1)
 				}
